@@ -1,0 +1,421 @@
+//! Events a transform returns, their deterministic identity, and builders for
+//! Nakadi data change and business event bodies.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::{Record, TransformError};
+
+/// One event to publish: event type, JSON body and optional partition key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The bus event type (Nakadi event type name) to publish to.
+    pub event_type: String,
+    /// The event exactly as it is published: a JSON object text.
+    pub body: String,
+    /// Partition/ordering key; events with the same key keep their order.
+    pub key: Option<String>,
+}
+
+impl Event {
+    /// An event of `event_type` whose body is `body` serialized to JSON text.
+    pub fn new(
+        event_type: impl Into<String>,
+        body: &impl Serialize,
+    ) -> Result<Event, TransformError> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| TransformError::failed(format!("event body does not serialize: {e}")))?;
+        Ok(Event {
+            event_type: event_type.into(),
+            body,
+            key: None,
+        })
+    }
+
+    /// The same event with partition key `key`.
+    pub fn with_key(mut self, key: impl Into<String>) -> Event {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+/// The namespace of every Relay event id (`eid`), a fixed UUID.
+///
+/// `eid = UUIDv5(EID_NAMESPACE, "{event_source_arn}\n{sequence_number}\n{index}")`,
+/// see [`eid`]. Changing it changes every eid and breaks de-duplication of
+/// re-delivered records: never change it.
+pub const EID_NAMESPACE: &str = "8a193584-2c4f-4a92-b1cb-b897d7b977e7";
+
+const EID_NAMESPACE_UUID: Uuid = Uuid::from_u128(0x8a193584_2c4f_4a92_b1cb_b897d7b977e7);
+
+/// The deterministic event id of the `index`-th event a transform emits for
+/// `record`: a UUIDv5 under [`EID_NAMESPACE`] over the stream ARN, the
+/// sequence number and `index`.
+///
+/// The same record delivered twice, retried or re-driven yields the same eid,
+/// so consumers can de-duplicate.
+pub fn eid(record: &Record, index: u32) -> String {
+    let name = format!(
+        "{}\n{}\n{}",
+        record.event_source_arn, record.sequence_number, index
+    );
+    Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes())
+        .hyphenated()
+        .to_string()
+}
+
+/// When the change happened: the record's approximate creation time as
+/// RFC 3339 UTC with milliseconds, e.g. `2024-03-01T12:34:56.789Z`.
+///
+/// Fails with [`TransformError::InvalidRecord`] when the record carries no
+/// creation time.
+pub fn occurred_at(record: &Record) -> Result<String, TransformError> {
+    record
+        .approximate_creation_time_ms
+        .map(format_rfc3339_millis)
+        .ok_or_else(|| TransformError::invalid_record("record has no approximate creation time"))
+}
+
+/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_rfc3339_millis(ms: u64) -> String {
+    let millis = ms % 1000;
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+///
+/// Howard Hinnant's `civil_from_days`, for non-negative day counts: count in
+/// 400-year eras starting on 0000-03-01 so the leap day ends each year.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let doe = z % 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The Nakadi `metadata` object: `eid` and `occurred_at`.
+fn metadata(record: &Record, index: u32) -> Result<Map<String, Value>, TransformError> {
+    let mut metadata = Map::new();
+    metadata.insert("eid".into(), Value::String(eid(record, index)));
+    metadata.insert("occurred_at".into(), Value::String(occurred_at(record)?));
+    Ok(metadata)
+}
+
+/// The record's primary key as compact JSON text with sorted attribute
+/// names, e.g. `{"pk":"a","sk":1}`: the same item always gets the same key.
+pub(crate) fn key_text(record: &Record) -> Result<String, TransformError> {
+    let keys = record
+        .keys
+        .as_object()
+        .ok_or_else(|| TransformError::invalid_record("record keys are not a JSON object"))?;
+    let sorted: BTreeMap<&String, &Value> = keys.iter().collect();
+    serde_json::to_string(&sorted)
+        .map_err(|e| TransformError::failed(format!("record keys do not serialize: {e}")))
+}
+
+/// Builds a Nakadi data change event for a record:
+///
+/// ```json
+/// {"metadata": {"eid": "…", "occurred_at": "…"},
+///  "data_op": "C|U|D", "data_type": "<data_type>",
+///  "data": <item after the change; for D the item before>,
+///  "patch": <RFC 6902 patch from old image to new image>}
+/// ```
+///
+/// The partition key is the item's primary key as compact JSON text. When the
+/// stream carries no image at all (`KEYS_ONLY`), `data` is the primary key.
+/// A missing image counts as `{}` for the patch.
+#[derive(Debug, Clone)]
+pub struct DataChangeEvent {
+    event_type: String,
+    data_type: String,
+}
+
+impl DataChangeEvent {
+    /// A builder for events of `event_type` whose `data_type` is `data_type`.
+    pub fn new(event_type: impl Into<String>, data_type: impl Into<String>) -> Self {
+        DataChangeEvent {
+            event_type: event_type.into(),
+            data_type: data_type.into(),
+        }
+    }
+
+    /// The data change event for `record`, the `index`-th event the
+    /// transform emits for it (which decides its eid).
+    pub fn build(&self, record: &Record, index: u32) -> Result<Event, TransformError> {
+        let mut body = Map::new();
+        body.insert("metadata".into(), Value::Object(metadata(record, index)?));
+        body.insert(
+            "data_op".into(),
+            Value::String(record.operation.data_op().into()),
+        );
+        body.insert("data_type".into(), Value::String(self.data_type.clone()));
+        let data = record.item().unwrap_or(&record.keys).clone();
+        body.insert("data".into(), data);
+        body.insert("patch".into(), record.patch());
+        Ok(Event::new(self.event_type.clone(), &body)?.with_key(key_text(record)?))
+    }
+}
+
+/// Builds a Nakadi business event: the author's payload object with
+/// `"metadata": {"eid", "occurred_at"}` merged in.
+///
+/// A `metadata` object already in the payload keeps its other fields; `eid`
+/// and `occurred_at` are always set by the builder. The payload must
+/// serialize to a JSON object.
+#[derive(Debug, Clone)]
+pub struct BusinessEvent {
+    event_type: String,
+    payload: Result<Value, TransformError>,
+    key: Option<String>,
+}
+
+impl BusinessEvent {
+    /// A builder for an event of `event_type` carrying `payload`.
+    ///
+    /// Serialization errors surface from [`BusinessEvent::build`].
+    pub fn new(event_type: impl Into<String>, payload: &impl Serialize) -> Self {
+        let payload = serde_json::to_value(payload).map_err(|e| {
+            TransformError::failed(format!("business event payload does not serialize: {e}"))
+        });
+        BusinessEvent {
+            event_type: event_type.into(),
+            payload,
+            key: None,
+        }
+    }
+
+    /// Sets the partition key (without one the host's default applies).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The business event for `record`, the `index`-th event the transform
+    /// emits for it (which decides its eid).
+    pub fn build(self, record: &Record, index: u32) -> Result<Event, TransformError> {
+        let Value::Object(mut body) = self.payload? else {
+            return Err(TransformError::failed(
+                "business event payload is not a JSON object",
+            ));
+        };
+        let mut meta = match body.remove("metadata") {
+            None => Map::new(),
+            Some(Value::Object(existing)) => existing,
+            Some(_) => {
+                return Err(TransformError::failed(
+                    "business event payload has a `metadata` field that is not an object",
+                ))
+            }
+        };
+        meta.extend(metadata(record, index)?);
+        body.insert("metadata".into(), Value::Object(meta));
+        let event = Event::new(self.event_type, &body)?;
+        Ok(match self.key {
+            Some(key) => event.with_key(key),
+            None => event,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::Operation;
+
+    fn record(operation: Operation) -> Record {
+        Record {
+            table: "orders".into(),
+            event_source_arn:
+                "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000"
+                    .into(),
+            operation,
+            keys: json!({"sk": 1, "pk": "a"}),
+            old_image: Some(json!({"pk": "a", "sk": 1, "status": "NEW"})),
+            new_image: Some(json!({"pk": "a", "sk": 1, "status": "PAID"})),
+            sequence_number: "111".into(),
+            event_id: "e1".into(),
+            approximate_creation_time_ms: Some(1_709_296_496_789),
+            ttl_delete: false,
+        }
+    }
+
+    #[test]
+    fn namespace_constant_matches() {
+        assert_eq!(EID_NAMESPACE_UUID.to_string(), EID_NAMESPACE);
+    }
+
+    #[test]
+    fn eid_is_deterministic_and_depends_on_arn_sequence_and_index() {
+        let r = record(Operation::Modify);
+        assert_eq!(eid(&r, 0), eid(&r.clone(), 0));
+        assert_ne!(eid(&r, 0), eid(&r, 1));
+        let mut other = r.clone();
+        other.sequence_number = "112".into();
+        assert_ne!(eid(&r, 0), eid(&other, 0));
+        let mut other = r.clone();
+        other.event_source_arn.push('x');
+        assert_ne!(eid(&r, 0), eid(&other, 0));
+        let id = Uuid::parse_str(&eid(&r, 0)).unwrap();
+        assert_eq!(id.get_version_num(), 5);
+        // Pinned: a change here breaks de-duplication across releases.
+        let expected = Uuid::new_v5(
+            &Uuid::parse_str(EID_NAMESPACE).unwrap(),
+            format!("{}\n111\n0", r.event_source_arn).as_bytes(),
+        );
+        assert_eq!(eid(&r, 0), expected.to_string());
+    }
+
+    #[test]
+    fn formats_rfc3339_millis() {
+        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_millis(1_709_296_496_789),
+            "2024-03-01T12:34:56.789Z"
+        );
+        // 2000-02-29 (divisible by 400: leap)
+        assert_eq!(
+            format_rfc3339_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+        // 2024-02-29 23:59:59.999
+        assert_eq!(
+            format_rfc3339_millis(1_709_251_199_999),
+            "2024-02-29T23:59:59.999Z"
+        );
+        // 2100 is not a leap year: Feb 28 is followed by Mar 1.
+        assert_eq!(
+            format_rfc3339_millis(4_107_542_400_000),
+            "2100-03-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(4_107_542_399_999),
+            "2100-02-28T23:59:59.999Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(1_000 * 86_400 * 365 - 1),
+            "1970-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn civil_from_days_matches_a_day_by_day_walk() {
+        let (mut y, mut m, mut d) = (1970u64, 1u64, 1u64);
+        for days in 0..(200 * 366) {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let len = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            d += 1;
+            if d > len {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn occurred_at_needs_a_creation_time() {
+        let mut r = record(Operation::Insert);
+        assert_eq!(occurred_at(&r).unwrap(), "2024-03-01T12:34:56.789Z");
+        r.approximate_creation_time_ms = None;
+        assert!(matches!(
+            occurred_at(&r),
+            Err(TransformError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn data_change_event_body_and_key() {
+        let r = record(Operation::Modify);
+        let event = DataChangeEvent::new("orders.changed", "order")
+            .build(&r, 0)
+            .unwrap();
+        assert_eq!(event.event_type, "orders.changed");
+        assert_eq!(event.key.as_deref(), Some(r#"{"pk":"a","sk":1}"#));
+        let body: Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "metadata": {"eid": eid(&r, 0), "occurred_at": "2024-03-01T12:34:56.789Z"},
+                "data_op": "U",
+                "data_type": "order",
+                "data": {"pk": "a", "sk": 1, "status": "PAID"},
+                "patch": [{"op": "replace", "path": "/status", "value": "PAID"}],
+            })
+        );
+    }
+
+    #[test]
+    fn data_change_event_for_remove_carries_the_old_item() {
+        let mut r = record(Operation::Remove);
+        r.new_image = None;
+        let event = DataChangeEvent::new("t", "d").build(&r, 0).unwrap();
+        let body: Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["data_op"], "D");
+        assert_eq!(body["data"], json!({"pk": "a", "sk": 1, "status": "NEW"}));
+        assert_eq!(body["patch"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn business_event_merges_metadata() {
+        let r = record(Operation::Insert);
+        let event = BusinessEvent::new(
+            "order.paid",
+            &json!({"order": "a", "metadata": {"partition_compaction_key": "a"}}),
+        )
+        .key("a")
+        .build(&r, 2)
+        .unwrap();
+        assert_eq!(event.key.as_deref(), Some("a"));
+        let body: Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "order": "a",
+                "metadata": {
+                    "partition_compaction_key": "a",
+                    "eid": eid(&r, 2),
+                    "occurred_at": "2024-03-01T12:34:56.789Z",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn business_event_rejects_non_objects() {
+        let r = record(Operation::Insert);
+        assert!(BusinessEvent::new("t", &json!([1])).build(&r, 0).is_err());
+        assert!(BusinessEvent::new("t", &json!({"metadata": 1}))
+            .build(&r, 0)
+            .is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! `relay bench`: figures for the mapping stage, measured against peers in
+//! the same run (this machine is shared and noisy: read the ratios).
+//!
+//! Paths measured on one `relay sample` batch, each doing decode → transform
+//! → serialize: the `data-change` component in wasmtime, the same mapping
+//! compiled natively, and the Python peer (boto3 + jsonpatch). Also module
+//! load time from `.wasm` and from a precompiled artifact, and peak RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use relay_sdk::Transform as _;
+
+use crate::local_test::output_line;
+use crate::sample::{generate, SampleOptions};
+use crate::transform::{Event, Limits, TransformEngine};
+
+/// Settings the benchmark hands to `data-change`.
+const SETTINGS: &str = r#"{"data_type":"payment-order","event_type":"payment-order.changed"}"#;
+
+/// Arguments of `relay bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Records in the sample batch (`relay sample --count`).
+    #[arg(long, default_value_t = 1000)]
+    pub records: usize,
+    /// Sample seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The data-change component to measure.
+    #[arg(long, default_value = "target/wasm32-wasip2/guest/data_change.wasm")]
+    pub transform: PathBuf,
+    /// Seconds of measurement per path.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// The Python peer script; skipped when missing.
+    #[arg(long, default_value = "../shared/peers/python_baseline.py")]
+    pub python_peer: PathBuf,
+    /// Python interpreter for the peer (default: .venv/bin/python if present, else python3).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Internal: measure peak RSS of the production path in a fresh process.
+    #[arg(long, hide = true)]
+    pub rss_probe: Option<PathBuf>,
+}
+
+/// Runs the benchmark and prints its figures on stdout.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(artifact) = &args.rss_probe {
+        return rss_probe(args, artifact);
+    }
+    let sample = generate(&SampleOptions {
+        count: args.records,
+        seed: args.seed,
+        ..SampleOptions::default()
+    });
+    let input = serde_json::to_string(&sample)?;
+    let scratch = std::env::temp_dir().join(format!("relay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let input_path = scratch.join("sample.json");
+    std::fs::write(&input_path, &input)?;
+    println!(
+        "input: {} records (relay sample --count {} --seed {}), {} bytes, {:.1} KB/record",
+        args.records,
+        args.records,
+        args.seed,
+        input.len(),
+        input.len() as f64 / args.records as f64 / 1024.0
+    );
+
+    let engine = TransformEngine::new()?;
+    let wasm = std::fs::read(&args.transform).with_context(|| {
+        format!(
+            "cannot read {} (build it: cargo build --profile guest --target wasm32-wasip2 -p data-change)",
+            args.transform.display()
+        )
+    })?;
+
+    // Module load: compile from .wasm, and load the precompiled artifact.
+    let compile = median(3, || {
+        let t = Instant::now();
+        engine.load_bytes("data-change", &wasm).map(|_| t.elapsed())
+    })?;
+    let artifact = engine.precompile("data-change", &wasm)?;
+    let artifact_path = scratch.join("data_change.cwasm");
+    std::fs::write(&artifact_path, &artifact)?;
+    let load = median(21, || {
+        let t = Instant::now();
+        engine.load_bytes("data-change", &artifact).map(|_| t.elapsed())
+    })?;
+    let module = std::sync::Arc::new(engine.load_bytes("data-change", &artifact)?);
+    let instantiate = median(21, || {
+        let t = Instant::now();
+        module
+            .instantiate(SETTINGS, Limits::default())
+            .map(|_| t.elapsed())
+    })?;
+
+    // Mapping throughput, WASM and native rounds interleaved.
+    let mut instance = module.instantiate(SETTINGS, Limits::default())?;
+    let native = data_change::DataChange::new(serde_json::from_str(SETTINGS)?)
+        .map_err(|e| anyhow::anyhow!("native data-change refused settings: {e}"))?;
+    let mut wasm_round = || -> anyhow::Result<usize> {
+        let mut bytes = 0;
+        for record in relay_sdk::dynamodb::parse_records(&input)? {
+            for event in instance.transform(&record?)? {
+                bytes += output_line(&event).len();
+            }
+        }
+        Ok(bytes)
+    };
+    let native_round = || -> anyhow::Result<usize> {
+        let mut bytes = 0;
+        for record in relay_sdk::dynamodb::parse_records(&input)? {
+            let events = native
+                .transform(&record?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for e in events {
+                let body = serde_json::value::RawValue::from_string(e.body)?;
+                bytes += output_line(&Event {
+                    event_type: e.event_type,
+                    body,
+                    key: e.key,
+                })
+                .len();
+            }
+        }
+        Ok(bytes)
+    };
+    let wasm_bytes = wasm_round()?;
+    let native_bytes = native_round()?;
+    anyhow::ensure!(
+        wasm_bytes == native_bytes,
+        "the WASM and native mappings disagree: {wasm_bytes} vs {native_bytes} bytes out"
+    );
+    let (mut wasm_times, mut native_times) = (Vec::new(), Vec::new());
+    let budget = Duration::from_secs_f64(args.seconds * 2.0);
+    let started = Instant::now();
+    while started.elapsed() < budget || wasm_times.len() < 3 {
+        let t = Instant::now();
+        wasm_round()?;
+        wasm_times.push(t.elapsed());
+        let t = Instant::now();
+        native_round()?;
+        native_times.push(t.elapsed());
+    }
+    let rate = |times: &mut Vec<Duration>| args.records as f64 / median_of(times).as_secs_f64();
+    let wasm_rate = rate(&mut wasm_times);
+    let native_rate = rate(&mut native_times);
+    let python = python_peer(args, &input_path);
+    let rss_self = peak_rss_kib();
+    let rss_child = rss_in_child(args, &artifact_path);
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    println!("decode → transform → serialize, median of {} rounds:", wasm_times.len());
+    println!(
+        "  wasm (data-change component)  {:>9.0} records/s  {:>6.1} µs/record",
+        wasm_rate,
+        1e6 / wasm_rate
+    );
+    println!(
+        "  native Rust (same mapping)    {:>9.0} records/s  {:>6.1} µs/record",
+        native_rate,
+        1e6 / native_rate
+    );
+    match &python {
+        Ok(rate) => println!(
+            "  python peer (boto3+jsonpatch) {:>9.0} records/s  {:>6.1} µs/record",
+            rate,
+            1e6 / rate
+        ),
+        Err(why) => println!("  python peer: skipped ({why})"),
+    }
+    print!("ratios: wasm is {:.2}x slower than native", native_rate / wasm_rate);
+    match &python {
+        Ok(rate) => println!(", {:.1}x faster than the python peer", wasm_rate / rate),
+        Err(_) => println!(),
+    }
+    println!(
+        "module load: compile .wasm {:.1} ms ({} bytes), precompiled artifact {:.2} ms ({} bytes); instantiate + init {:.0} µs",
+        ms(compile),
+        wasm.len(),
+        ms(load),
+        artifact.len(),
+        instantiate.as_secs_f64() * 1e6
+    );
+    match rss_child {
+        Ok(kib) => println!(
+            "peak RSS: {:.1} MiB for a fresh process loading the artifact and mapping 10 batches; {:.1} MiB for this whole benchmark",
+            kib as f64 / 1024.0,
+            rss_self.unwrap_or(0) as f64 / 1024.0
+        ),
+        Err(why) => println!("peak RSS: child probe failed ({why})"),
+    }
+    Ok(())
+}
+
+/// The production path alone, in a fresh process: load the precompiled
+/// artifact, map the batch ten times, print VmHWM in KiB.
+fn rss_probe(args: &BenchArgs, artifact: &Path) -> anyhow::Result<()> {
+    let input = serde_json::to_string(&generate(&SampleOptions {
+        count: args.records,
+        seed: args.seed,
+        ..SampleOptions::default()
+    }))?;
+    let engine = TransformEngine::new()?;
+    let module = engine.load(artifact)?;
+    let mut instance = module.instantiate(SETTINGS, Limits::default())?;
+    for _ in 0..10 {
+        for record in relay_sdk::dynamodb::parse_records(&input)? {
+            for event in instance.transform(&record?)? {
+                std::hint::black_box(output_line(&event));
+            }
+        }
+    }
+    println!("{}", peak_rss_kib().context("no /proc/self/status")?);
+    Ok(())
+}
+
+fn rss_in_child(args: &BenchArgs, artifact: &Path) -> anyhow::Result<u64> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["bench", "--records", &args.records.to_string()])
+        .args(["--seed", &args.seed.to_string()])
+        .arg("--rss-probe")
+        .arg(artifact)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+fn python_peer(args: &BenchArgs, input: &Path) -> Result<f64, String> {
+    if !args.python_peer.exists() {
+        return Err(format!("{} not found", args.python_peer.display()));
+    }
+    let python = args.python.clone().unwrap_or_else(|| {
+        let venv = PathBuf::from(".venv/bin/python");
+        if venv.exists() {
+            venv
+        } else {
+            PathBuf::from("python3")
+        }
+    });
+    // About as many seconds as the other paths got.
+    let repeat = ((args.seconds * 3600.0) / args.records as f64).ceil().max(1.0) as u64;
+    let out = Command::new(&python)
+        .arg(&args.python_peer)
+        .arg(input)
+        .arg(repeat.to_string())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            python.display(),
+            stderr.lines().last().unwrap_or_default()
+        ));
+    }
+    // "python baseline: N records in Ts = R records/s (B bytes out)"
+    stderr
+        .split(" = ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|rate| rate.parse().ok())
+        .ok_or_else(|| format!("unexpected peer output: {stderr}"))
+}
+
+fn median<T>(
+    runs: usize,
+    mut f: impl FnMut() -> Result<Duration, T>,
+) -> anyhow::Result<Duration>
+where
+    T: Into<anyhow::Error>,
+{
+    let mut times = (0..runs)
+        .map(|_| f().map_err(Into::into))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(median_of(&mut times))
+}
+
+fn median_of(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Peak resident set size of this process (VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,422 @@
+//! Configuration: one TOML file (`RELAY_CONFIG`), validated into [`Config`],
+//! with deploy-time values overridable by environment variables.
+//!
+//! ```toml
+//! [bus]
+//! url = "https://nakadi.example.com"          # or RELAY_BUS_URL
+//! token_file = "/var/run/secrets/nakadi-token" # or RELAY_BUS_TOKEN_FILE; optional
+//!
+//! [fallback]
+//! queue_url = "https://sqs.eu-central-1.amazonaws.com/123456789012/relay-fallback" # or RELAY_FALLBACK_QUEUE_URL
+//!
+//! [tables.orders]
+//! module = "modules/data_change.cwasm"  # relative to this file
+//! settings = { data_type = "payment-order", event_type = "payment-order.changed" }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::transform::Limits;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "RELAY_CONFIG";
+
+/// A configuration that cannot be used, with what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("the configuration {path} is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, with the position.
+        message: String,
+    },
+    /// A value is missing or unusable.
+    #[error("{field}: {problem}; for example: {example}")]
+    Invalid {
+        /// The dotted key, e.g. `bus.url`.
+        field: String,
+        /// What is wrong.
+        problem: String,
+        /// A valid example.
+        example: &'static str,
+    },
+}
+
+/// The file as written; [`RawConfig::validate`] turns it into a [`Config`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    bus: RawBus,
+    #[serde(default)]
+    retry: RetryConfig,
+    #[serde(default)]
+    fallback: RawFallback,
+    #[serde(default)]
+    limits: Option<Limits>,
+    #[serde(default)]
+    tables: BTreeMap<String, RawTable>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBus {
+    url: Option<String>,
+    token_file: Option<PathBuf>,
+    request_timeout_ms: Option<u64>,
+    gzip: Option<bool>,
+    batch_max_events: Option<usize>,
+    batch_max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFallback {
+    queue_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    module: PathBuf,
+    #[serde(default)]
+    settings: Option<toml::Table>,
+    #[serde(default)]
+    limits: Option<Limits>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where and how events are published.
+    pub bus: BusConfig,
+    /// Retry policy for publishing.
+    pub retry: RetryConfig,
+    /// The SQS fallback queue URL.
+    pub fallback_queue_url: String,
+    /// Routing: table name → its transform.
+    pub tables: BTreeMap<String, TableConfig>,
+}
+
+/// The event bus (Nakadi) endpoint.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// Base URL, without a trailing slash.
+    pub url: String,
+    /// File holding the bearer token, re-read when it changes.
+    pub token_file: Option<PathBuf>,
+    /// Timeout of one publishing request.
+    pub request_timeout: Duration,
+    /// Compress request bodies with gzip.
+    pub gzip: bool,
+    /// Most events in one request.
+    pub batch_max_events: usize,
+    /// Most body bytes in one request.
+    pub batch_max_bytes: usize,
+}
+
+/// Retries with exponential backoff and full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per event before it is parked (the first try included).
+    pub max_attempts: u32,
+    /// Backoff ceiling of the first retry, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Backoff ceiling of later retries, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Stop publishing this long before the invocation deadline, to leave
+    /// time to park what is left, in milliseconds.
+    pub deadline_margin_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 2_000,
+            deadline_margin_ms: 3_000,
+        }
+    }
+}
+
+/// One table's route.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The transform module (`.wasm` or precompiled artifact).
+    pub module: PathBuf,
+    /// Settings handed to the module's `init`, as a JSON object text.
+    pub settings: String,
+    /// Sandbox limits for this table.
+    pub limits: Limits,
+}
+
+/// Environment variables that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `RELAY_BUS_URL`.
+    pub bus_url: Option<String>,
+    /// `RELAY_BUS_TOKEN_FILE`.
+    pub token_file: Option<PathBuf>,
+    /// `RELAY_FALLBACK_QUEUE_URL`.
+    pub fallback_queue_url: Option<String>,
+}
+
+impl Overrides {
+    /// Reads the overrides from the process environment.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Overrides {
+            bus_url: var("RELAY_BUS_URL"),
+            token_file: var("RELAY_BUS_TOKEN_FILE").map(PathBuf::from),
+            fallback_queue_url: var("RELAY_FALLBACK_QUEUE_URL"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file with the given overrides.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw = RawConfig::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        raw.validate(path.parent().unwrap_or(Path::new(".")), overrides)
+    }
+}
+
+impl RawConfig {
+    /// Parses TOML text, rejecting unknown keys.
+    pub fn parse(text: &str) -> Result<RawConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks every value; relative module paths are taken from `base`.
+    pub fn validate(self, base: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let invalid = |field: &str, problem: String, example| ConfigError::Invalid {
+            field: field.to_owned(),
+            problem,
+            example,
+        };
+        let url = overrides
+            .bus_url
+            .clone()
+            .or(self.bus.url)
+            .ok_or_else(|| {
+                invalid(
+                    "bus.url",
+                    "missing (set it in the file or RELAY_BUS_URL)".into(),
+                    r#"[bus] url = "https://nakadi.example.com""#,
+                )
+            })?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "bus.url",
+                format!("{url:?} is not an http(s) URL"),
+                r#"[bus] url = "https://nakadi.example.com""#,
+            ));
+        }
+        let queue_url = overrides
+            .fallback_queue_url
+            .clone()
+            .or(self.fallback.queue_url)
+            .ok_or_else(|| {
+                invalid(
+                    "fallback.queue_url",
+                    "missing (set it in the file or RELAY_FALLBACK_QUEUE_URL)".into(),
+                    r#"[fallback] queue_url = "https://sqs.eu-central-1.amazonaws.com/123456789012/relay-fallback""#,
+                )
+            })?;
+        if !(queue_url.starts_with("http://") || queue_url.starts_with("https://")) {
+            return Err(invalid(
+                "fallback.queue_url",
+                format!("{queue_url:?} is not an SQS queue URL"),
+                r#"[fallback] queue_url = "https://sqs.eu-central-1.amazonaws.com/123456789012/relay-fallback""#,
+            ));
+        }
+        let bus = BusConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            token_file: overrides.token_file.clone().or(self.bus.token_file),
+            request_timeout: Duration::from_millis(self.bus.request_timeout_ms.unwrap_or(5_000)),
+            gzip: self.bus.gzip.unwrap_or(false),
+            batch_max_events: self.bus.batch_max_events.unwrap_or(1_000),
+            batch_max_bytes: self.bus.batch_max_bytes.unwrap_or(4 << 20),
+        };
+        if bus.batch_max_events == 0 || bus.batch_max_bytes == 0 {
+            return Err(invalid(
+                "bus.batch_max_events",
+                "batch limits must be above zero".into(),
+                "[bus] batch_max_events = 1000",
+            ));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(invalid(
+                "retry.max_attempts",
+                "must be at least 1 (the first try counts)".into(),
+                "[retry] max_attempts = 5",
+            ));
+        }
+        if self.tables.is_empty() {
+            return Err(invalid(
+                "tables",
+                "no table is configured, so every record would be parked".into(),
+                "[tables.orders] module = \"modules/data_change.cwasm\"",
+            ));
+        }
+        let default_limits = self.limits.unwrap_or_default();
+        let mut tables = BTreeMap::new();
+        for (name, table) in self.tables {
+            let settings = match table.settings {
+                Some(settings) => serde_json::to_string(&settings).map_err(|e| {
+                    invalid(
+                        &format!("tables.{name}.settings"),
+                        format!("cannot be handed to the module as JSON: {e}"),
+                        r#"settings = { data_type = "payment-order" }"#,
+                    )
+                })?,
+                None => "{}".to_owned(),
+            };
+            let module = if table.module.is_absolute() {
+                table.module
+            } else {
+                base.join(table.module)
+            };
+            tables.insert(
+                name,
+                TableConfig {
+                    module,
+                    settings,
+                    limits: table.limits.unwrap_or(default_limits),
+                },
+            );
+        }
+        Ok(Config {
+            bus,
+            retry: self.retry,
+            fallback_queue_url: queue_url,
+            tables,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [bus]
+        url = "http://127.0.0.1:8080/"
+        [fallback]
+        queue_url = "http://127.0.0.1:5000/123456789012/fallback"
+        [tables.orders]
+        module = "modules/data_change.wasm"
+        settings = { data_type = "payment-order" }
+        limits = { cpu_budget_ms = 250 }
+        [tables.payments]
+        module = "/abs/order_status.cwasm"
+    "#;
+
+    fn validate(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        RawConfig::parse(text)
+            .map_err(|message| ConfigError::Parse {
+                path: "relay.toml".into(),
+                message,
+            })?
+            .validate(Path::new("/etc/relay"), overrides)
+    }
+
+    #[test]
+    fn validate_accepts_a_complete_file() {
+        let config = validate(GOOD, &Overrides::default()).unwrap();
+        assert_eq!(config.bus.url, "http://127.0.0.1:8080");
+        let orders = &config.tables["orders"];
+        assert_eq!(
+            orders.module,
+            PathBuf::from("/etc/relay/modules/data_change.wasm")
+        );
+        assert_eq!(orders.settings, r#"{"data_type":"payment-order"}"#);
+        assert_eq!(orders.limits.cpu_budget_ms, 250);
+        assert_eq!(
+            orders.limits.memory_bytes,
+            Limits::default().memory_bytes
+        );
+        assert_eq!(config.tables["payments"].settings, "{}");
+        assert_eq!(config.retry, RetryConfig::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let overrides = Overrides {
+            bus_url: Some("https://nakadi.example.com".into()),
+            token_file: Some("/run/token".into()),
+            fallback_queue_url: Some("https://sqs.example.com/1/q".into()),
+        };
+        let config = validate(GOOD, &overrides).unwrap();
+        assert_eq!(config.bus.url, "https://nakadi.example.com");
+        assert_eq!(config.bus.token_file, Some(PathBuf::from("/run/token")));
+        assert_eq!(config.fallback_queue_url, "https://sqs.example.com/1/q");
+    }
+
+    #[test]
+    fn validate_rejects_unknown_keys_with_position() {
+        let err = validate(&GOOD.replace("[bus]", "[bus]\nurll = 1"), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `urll`"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_missing_bus_url_with_example() {
+        let text = GOOD.replace("url = \"http://127.0.0.1:8080/\"", "");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("bus.url: missing"), "{message}");
+        assert!(message.contains("for example: [bus] url ="), "{message}");
+    }
+
+    #[test]
+    fn validate_rejects_a_non_http_queue_url() {
+        let text = GOOD.replace("http://127.0.0.1:5000/123456789012/fallback", "fallback");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().starts_with("fallback.queue_url"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_no_tables() {
+        let text = GOOD.split("[tables.orders]").next().unwrap();
+        let err = validate(text, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().starts_with("tables: no table"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_unknown_limit() {
+        let text = GOOD.replace("cpu_budget_ms = 250", "cpu_budget = 250");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `cpu_budget`"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_zero_attempts() {
+        let text = format!("{GOOD}\n[retry]\nmax_attempts = 0\n");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().starts_with("retry.max_attempts"), "{err}");
+    }
+}

@@ -1,0 +1,37 @@
+//! Relay: DynamoDB Streams records in, published events out, mapped by
+//! per-table WebAssembly transforms.
+//!
+//! # Layout
+//!
+//! A record flows one way through these stages:
+//!
+//! - decode: DynamoDB AttributeValue JSON to plain JSON, one record at a
+//!   time (`relay_sdk::dynamodb`, shared with transform authors' tests so
+//!   that fixtures decode exactly as in production);
+//! - [`transform`]: the table's WebAssembly component maps a record to zero or
+//!   more events, sandboxed under a CPU budget, a memory cap and an output cap.
+//!
+//! - [`intake`]: split the Lambda event, decode each record on its own;
+//! - [`config`]: routing (table → module, settings, limits), bus, fallback;
+//! - [`publish`]: batches per event type to Nakadi, retries with backoff;
+//! - [`fallback`]: park what was not published in SQS;
+//! - [`pipeline`]: the stages in order, and the partial batch response;
+//! - [`lambda`]: the Lambda entry point and its metrics.
+//!
+//! Local tooling around the pipeline:
+//!
+//! - [`local_test`]: `relay test`, run a transform over sample records;
+//! - [`sample`]: `relay sample`, generate realistic stream events;
+//! - [`bench`]: `relay bench`, measure the mapping against native Rust and
+//!   the Python peer.
+
+pub mod bench;
+pub mod config;
+pub mod fallback;
+pub mod intake;
+pub mod lambda;
+pub mod local_test;
+pub mod pipeline;
+pub mod publish;
+pub mod sample;
+pub mod transform;

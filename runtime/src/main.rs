@@ -1,0 +1,329 @@
+//! The `relay` command line: wires arguments to the library's stages.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use relay::transform::{Limits, TransformEngine};
+
+/// Relay turns DynamoDB Stream records into published events, mapping each
+/// record with the table's WebAssembly transform.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Without a command, `relay` runs as a Lambda function when
+    /// AWS_LAMBDA_RUNTIME_API is set (the `bootstrap` of a custom runtime).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a transform on sample stream records and print the events, one
+    /// JSON object per line: {"event_type", "key", "body"}.
+    ///
+    /// Exits 1 if a record could not be decoded or transformed, or if the
+    /// events differ from --expect.
+    Test(TestArgs),
+    /// Write a realistic Lambda DynamoDB Streams event (NEW_AND_OLD_IMAGES)
+    /// of payment-order items to stdout or --output.
+    Sample(SampleArgs),
+    /// Precompile a transform component for fast cold starts. Load the
+    /// artifact anywhere a .wasm module is accepted, with the same relay build.
+    Compile(CompileArgs),
+    /// Run as an AWS Lambda function (custom runtime) behind a DynamoDB
+    /// Streams event source mapping with ReportBatchItemFailures.
+    Lambda(ConfigArgs),
+    /// Validate a configuration and its transform modules; exits 1 with the
+    /// reasons when something is wrong.
+    Check(ConfigArgs),
+    /// Measure records/s of decode → transform → serialize (WASM vs native
+    /// Rust vs the Python peer), module load times and peak RSS.
+    Bench(relay::bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// The transform: a .wasm component or an artifact from `relay compile`.
+    #[arg(long, short)]
+    transform: PathBuf,
+    /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}) or one record.
+    #[arg(long, short)]
+    event: PathBuf,
+    /// Table settings handed to the transform: inline JSON (`{"data_type": "x"}`)
+    /// or a path to a JSON file.
+    #[arg(long, short, default_value = "{}")]
+    settings: String,
+    /// Expected output (JSON Lines, as printed by `relay test`); exits 1 with
+    /// a diff when the events differ.
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Sandbox limits for each transform call.
+#[derive(Args)]
+struct LimitArgs {
+    /// CPU budget per record, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().cpu_budget_ms)]
+    cpu_budget_ms: u64,
+    /// Memory cap for the transform, in MiB.
+    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mib: usize,
+    /// Cap on the total bytes of event bodies one record may produce.
+    #[arg(long, default_value_t = Limits::default().max_output_bytes)]
+    max_output_bytes: usize,
+    /// Cap on the number of events one record may produce.
+    #[arg(long, default_value_t = Limits::default().max_events)]
+    max_events: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            cpu_budget_ms: self.cpu_budget_ms,
+            memory_bytes: self.memory_mib << 20,
+            max_output_bytes: self.max_output_bytes,
+            max_events: self.max_events,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// The configuration file (TOML). RELAY_BUS_URL, RELAY_BUS_TOKEN_FILE and
+    /// RELAY_FALLBACK_QUEUE_URL override its values.
+    #[arg(long, short, env = relay::config::CONFIG_ENV)]
+    config: PathBuf,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Number of records.
+    #[arg(long, short, default_value_t = 100)]
+    count: usize,
+    /// Seed: the same seed gives the same records.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Table name used in the records' eventSourceARN.
+    #[arg(long, default_value = "orders")]
+    table: String,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The transform component (.wasm).
+    input: PathBuf,
+    /// Where to write the precompiled artifact.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            match ConfigArgs::from_env() {
+                Ok(args) => Command::Lambda(args),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Lambda(args) => lambda(args),
+        Command::Check(args) => check(args),
+        Command::Test(args) => test(args),
+        Command::Sample(args) => sample(args),
+        Command::Compile(args) => compile(args),
+        Command::Bench(args) => relay::bench::run(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr: human-readable on a terminal, JSON otherwise.
+/// `RELAY_LOG` sets the filter (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+impl ConfigArgs {
+    fn from_env() -> anyhow::Result<Self> {
+        let config = std::env::var_os(relay::config::CONFIG_ENV).with_context(|| {
+            format!("{} must name the configuration file", relay::config::CONFIG_ENV)
+        })?;
+        Ok(ConfigArgs {
+            config: config.into(),
+        })
+    }
+
+    fn load(&self) -> anyhow::Result<relay::config::Config> {
+        Ok(relay::config::Config::load(
+            &self.config,
+            &relay::config::Overrides::from_env(),
+        )?)
+    }
+}
+
+fn lambda(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(relay::lambda::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = match args.load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("invalid: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let engine = TransformEngine::new()?;
+    let mut ok = true;
+    for (table, route) in &config.tables {
+        let result = engine
+            .load(&route.module)
+            .and_then(|module| module.instantiate(&route.settings, route.limits));
+        match result {
+            Ok(_) => println!("ok: table {table} → {}", route.module.display()),
+            Err(e) => {
+                ok = false;
+                println!("invalid: table {table}: {e}");
+            }
+        }
+    }
+    println!("bus: {}", config.bus.url);
+    println!("fallback queue: {}", config.fallback_queue_url);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let settings = read_settings(&args.settings)?;
+    let input = std::fs::read_to_string(&args.event)
+        .with_context(|| format!("cannot read the input {}", args.event.display()))?;
+    let engine = TransformEngine::new()?;
+    let module = engine.load(&args.transform)?;
+    let mut instance = module.instantiate(&settings, args.limits.limits())?;
+    let run = relay::local_test::run(&mut instance, &input)
+        .with_context(|| format!("cannot read records from {}", args.event.display()))?;
+    let mut ok = run.failures.is_empty();
+    for failure in &run.failures {
+        eprintln!("error: {failure}");
+    }
+    if let Some(expect) = &args.expect {
+        let expected = std::fs::read_to_string(expect)
+            .with_context(|| format!("cannot read the expectation {}", expect.display()))?;
+        match relay::local_test::compare(&run.lines, &expected) {
+            Ok(()) => eprintln!(
+                "ok: {} records, {} events match {}",
+                run.records,
+                run.lines.len(),
+                expect.display()
+            ),
+            Err(diff) => {
+                eprintln!("mismatch: {diff}");
+                ok = false;
+            }
+        }
+    } else {
+        let mut out = std::io::stdout().lock();
+        for line in &run.lines {
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+    }
+    if !run.failures.is_empty() {
+        eprintln!(
+            "{} of {} records failed",
+            run.failures.len(),
+            run.records
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Settings are inline JSON or a path to a JSON file; either way a JSON object.
+fn read_settings(arg: &str) -> anyhow::Result<String> {
+    let text = if arg.trim_start().starts_with('{') {
+        arg.to_owned()
+    } else {
+        std::fs::read_to_string(arg)
+            .with_context(|| format!("cannot read the settings file {arg}"))?
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("settings are not JSON (example: '{{\"data_type\": \"order\"}}'): {arg}"))?;
+    anyhow::ensure!(
+        value.is_object(),
+        "settings must be a JSON object, such as '{{\"data_type\": \"order\"}}', not {arg}"
+    );
+    Ok(value.to_string())
+}
+
+fn sample(args: SampleArgs) -> anyhow::Result<ExitCode> {
+    let opts = relay::sample::SampleOptions {
+        count: args.count,
+        seed: args.seed,
+        table: args.table,
+        ..Default::default()
+    };
+    let text = serde_json::to_string_pretty(&relay::sample::generate(&opts))?;
+    match &args.output {
+        Some(path) => write_file(path, text.as_bytes())?,
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let wasm = std::fs::read(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let engine = TransformEngine::new()?;
+    let name = args.input.file_stem().unwrap_or_default().to_string_lossy();
+    let artifact = engine.precompile(&name, &wasm)?;
+    write_file(&args.output, &artifact)?;
+    eprintln!(
+        "compiled {} ({} bytes) to {} ({} bytes)",
+        args.input.display(),
+        wasm.len(),
+        args.output.display(),
+        artifact.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}

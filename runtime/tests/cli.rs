@@ -1,0 +1,253 @@
+//! The `relay` binary as a user runs it: `sample`, `test` (with `--expect`)
+//! and `compile`, on the example transforms and their checked-in fixtures.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn relay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(args)
+        .env("RELAY_LOG", "warn")
+        .output()
+        .expect("run relay")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("relay-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Each example transform with its fixture, settings and expected output.
+const EXAMPLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "data-change",
+        "transforms/data-change/fixtures/orders.json",
+        "transforms/data-change/fixtures/settings.json",
+        "transforms/data-change/fixtures/orders.expected.jsonl",
+    ),
+    (
+        "data-change",
+        "transforms/data-change/fixtures/edge-cases.json",
+        "transforms/data-change/fixtures/settings.json",
+        "transforms/data-change/fixtures/edge-cases.expected.jsonl",
+    ),
+    (
+        "order-status",
+        "transforms/order-status/fixtures/orders.json",
+        "transforms/order-status/fixtures/settings.json",
+        "transforms/order-status/fixtures/orders.expected.jsonl",
+    ),
+];
+
+#[test]
+fn examples_match_their_checked_in_expectations() {
+    for (package, event, settings, expected) in EXAMPLES {
+        let wasm = support::guest(package);
+        let out = relay(&[
+            "test",
+            "--transform",
+            s(&wasm),
+            "--event",
+            s(&support::fixture(event)),
+            "--settings",
+            s(&support::fixture(settings)),
+            "--expect",
+            s(&support::fixture(expected)),
+        ]);
+        assert!(
+            out.status.success(),
+            "{package} on {event}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains("match"), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn expect_fails_with_a_readable_diff_on_mismatch() {
+    let (package, event, settings, expected) = EXAMPLES[0];
+    let expected = std::fs::read_to_string(support::fixture(expected)).unwrap();
+    let mut lines: Vec<String> = expected.lines().map(str::to_owned).collect();
+    // Change one field deep inside the second event's body.
+    let mut second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    second["body"]["data_type"] = "something-else".into();
+    lines[1] = second.to_string();
+    lines.pop(); // and one event fewer than produced
+    let dir = scratch("mismatch");
+    let tampered = dir.join("expected.jsonl");
+    std::fs::write(&tampered, lines.join("\n")).unwrap();
+
+    let out = relay(&[
+        "test",
+        "-t",
+        s(&support::guest(package)),
+        "-e",
+        s(&support::fixture(event)),
+        "-s",
+        s(&support::fixture(settings)),
+        "--expect",
+        s(&tampered),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 of"), "{stderr}");
+    assert!(stderr.contains("differs at /body/data_type"), "{stderr}");
+    assert!(stderr.contains("(no event expected)"), "{stderr}");
+}
+
+#[test]
+fn same_input_twice_gives_identical_output_eids_included() {
+    let dir = scratch("determinism");
+    let sample = dir.join("sample.json");
+    let out = relay(&["sample", "--count", "60", "--seed", "9", "-o", s(&sample)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = || {
+        let out = relay(&[
+            "test",
+            "-t",
+            s(&support::guest("data-change")),
+            "-e",
+            s(&sample),
+            "-s",
+            r#"{"data_type":"payment-order"}"#,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.lines().count(), 60, "one data change event per record");
+    assert_eq!(first, second);
+    let eids: std::collections::HashSet<String> = first
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["body"]["metadata"]["eid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(eids.len(), 60, "eids are unique per record");
+}
+
+#[test]
+fn sample_is_deterministic_per_seed() {
+    let a = relay(&["sample", "--count", "25", "--seed", "3"]);
+    let b = relay(&["sample", "--count", "25", "--seed", "3"]);
+    let c = relay(&["sample", "--count", "25", "--seed", "4"]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    let event: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(event["Records"].as_array().unwrap().len(), 25);
+}
+
+#[test]
+fn bad_records_are_named_and_the_good_ones_still_map() {
+    let dir = scratch("bad-records");
+    let input = dir.join("event.json");
+    let good = |seq: &str| {
+        serde_json::json!({
+            "eventID": format!("id-{seq}"),
+            "eventName": "INSERT",
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1768435200,
+                "Keys": {"order_number": {"S": "ORD-1"}},
+                "NewImage": {"order_number": {"S": "ORD-1"}, "status": {"S": "created"}},
+                "SequenceNumber": seq,
+                "SizeBytes": 50,
+                "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        })
+    };
+    let mut bad = good("222");
+    bad["dynamodb"]["NewImage"]["total"] = serde_json::json!({"N": "twelve"});
+    let event = serde_json::json!({"Records": [good("111"), bad, good("333")]});
+    std::fs::write(&input, event.to_string()).unwrap();
+
+    let out = relay(&[
+        "test",
+        "-t",
+        s(&support::guest("data-change")),
+        "-e",
+        s(&input),
+        "-s",
+        r#"{"data_type":"payment-order"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().count(), 2, "the good records map");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("222"), "names the record: {stderr}");
+    assert!(stderr.contains("total"), "names the attribute: {stderr}");
+    assert!(stderr.contains("1 of 3 records failed"), "{stderr}");
+}
+
+#[test]
+fn precompiled_artifact_gives_the_same_events() {
+    let dir = scratch("compile");
+    let artifact = dir.join("data_change.cwasm");
+    let out = relay(&[
+        "compile",
+        s(&support::guest("data-change")),
+        "-o",
+        s(&artifact),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, event, settings, expected) = EXAMPLES[0];
+    let out = relay(&[
+        "test",
+        "-t",
+        s(&artifact),
+        "-e",
+        s(&support::fixture(event)),
+        "-s",
+        s(&support::fixture(settings)),
+        "--expect",
+        s(&support::fixture(expected)),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn unusable_inputs_get_clear_errors() {
+    let wasm = support::guest("data-change");
+    let event = support::fixture(EXAMPLES[0].1);
+
+    // Settings the transform refuses.
+    let out = relay(&["test", "-t", s(&wasm), "-e", s(&event), "-s", r#"{"colour":"red"}"#]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("data-change refused its settings"), "{stderr}");
+
+    // Settings that are not JSON.
+    let out = relay(&["test", "-t", s(&wasm), "-e", s(&event), "-s", "{nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not JSON"), "{}", text(&out.stderr));
+
+    // A file that is not a component.
+    let out = relay(&["test", "-t", s(&event), "-e", s(&event)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a usable WebAssembly component"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Input that is neither a Lambda event nor a record.
+    let dir = scratch("bad-input");
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, r#"{"hello": "world"}"#).unwrap();
+    let out = relay(&["test", "-t", s(&wasm), "-e", s(&junk), "-s", r#"{"data_type":"x"}"#]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("junk.json"), "{}", text(&out.stderr));
+}
