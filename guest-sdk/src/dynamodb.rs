@@ -657,7 +657,7 @@ impl<'a> Decimal<'a> {
 /// string, unchanged.
 fn binary(text: &str) -> Result<Value, String> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "{} is not base64: its length {} is not a multiple of 4 \
              (standard base64 with = padding is expected)",

@@ -150,7 +150,10 @@ mod tests {
             Ok(Echo { prefix: s.prefix })
         }
         fn transform(&self, record: &Record) -> Result<Vec<Event>, TransformError> {
-            Ok(vec![Event::new(format!("{}{}", self.prefix, record.table), &1)?])
+            Ok(vec![Event::new(
+                format!("{}{}", self.prefix, record.table),
+                &1,
+            )?])
         }
     }
 

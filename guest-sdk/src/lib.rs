@@ -130,12 +130,14 @@
 //! records in code as above, or load real Lambda DynamoDB Streams event files
 //! (`{"Records": [...]}`, or one record) with [`testing::records`]:
 //!
-//! ```ignore
-//! #[test]
-//! fn fixture_orders_emit_one_event_per_paid_order() {
-//!     let transform = OrderPaid::new(Settings { event_type: "order.paid".into() }).unwrap();
+//! ```no_run
+//! use relay_sdk::Transform;
+//!
+//! /// Every record of the fixture maps without error to at most one event.
+//! fn check_fixture(transform: &impl Transform) {
 //!     for record in relay_sdk::testing::records("tests/fixtures/orders.json") {
-//!         transform.transform(&record).unwrap();
+//!         let events = transform.transform(&record).unwrap();
+//!         assert!(events.len() <= 1, "{}: {events:?}", record.sequence_number);
 //!     }
 //! }
 //! ```
@@ -150,12 +152,12 @@
 //!   digits; never convert amounts to `f64`.
 #![deny(missing_docs)]
 
-pub mod dynamodb;
-mod error;
-mod event;
 #[doc(hidden)]
 #[path = "export.rs"]
 pub mod __export;
+pub mod dynamodb;
+mod error;
+mod event;
 pub mod log;
 mod patch;
 mod record;
@@ -187,7 +189,14 @@ pub mod __bindings {
 ///
 /// Invoke it once, at the top level of the transform crate:
 ///
-/// ```ignore
+/// ```
+/// # use relay_sdk::{Event, Record, Transform, TransformError};
+/// # pub struct MyTransform;
+/// # impl Transform for MyTransform {
+/// #     type Settings = ();
+/// #     fn new(_: ()) -> Result<Self, TransformError> { Ok(MyTransform) }
+/// #     fn transform(&self, _: &Record) -> Result<Vec<Event>, TransformError> { Ok(vec![]) }
+/// # }
 /// relay_sdk::export_transform!(MyTransform);
 /// ```
 ///

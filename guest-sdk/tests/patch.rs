@@ -12,7 +12,11 @@ fn apply(doc: &Value, patch: &Value) -> Result<Value, String> {
         let path = op["path"].as_str().ok_or("op without path")?;
         let tokens = parse_pointer(path)?;
         match op["op"].as_str().ok_or("op without name")? {
-            "add" => add(&mut doc, &tokens, op.get("value").ok_or("add without value")?)?,
+            "add" => add(
+                &mut doc,
+                &tokens,
+                op.get("value").ok_or("add without value")?,
+            )?,
             "remove" => remove(&mut doc, &tokens)?,
             "replace" => {
                 let value = op.get("value").ok_or("replace without value")?.clone();
@@ -115,7 +119,11 @@ fn number() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
         // Up to 38 significant digits, with fraction and exponent: never f64.
-        ("-?[1-9][0-9]{0,37}", "(\\.[0-9]{1,5})?", "(e-?[1-9][0-9]?)?")
+        (
+            "-?[1-9][0-9]{0,37}",
+            "(\\.[0-9]{1,5})?",
+            "(e-?[1-9][0-9]?)?"
+        )
             .prop_map(|(int, frac, exp)| format!("{int}{frac}{exp}")),
         Just("0".to_string()),
     ]

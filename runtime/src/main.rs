@@ -154,6 +154,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader such as `head` that stops early is not an error.
+        Err(e)
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -5,7 +5,7 @@
 //! transitions, also quantities, addresses, tags...) and deleted (`REMOVE`,
 //! 10 %; one in five by TTL). Every record carries both images as a
 //! `NEW_AND_OLD_IMAGES` stream would, and a `MODIFY`'s old image is exactly
-//! the item's previous new image. Items are about 1.3 KB of DynamoDB JSON and
+//! the item's previous new image. Items are about 2 KB of DynamoDB JSON and
 //! use every attribute type: nested maps and lists, a 38-digit number,
 //! decimals, string and number sets, base64 binary, `NULL`, booleans and
 //! non-ASCII text.
@@ -471,7 +471,7 @@ impl History {
 
         let shipping = self.address(name.clone());
         let billing_address = separate_billing.then(|| self.address(name));
-        let items = (0..self.rng.range(1, 3))
+        let items = (0..self.rng.range(4, 7))
             .map(|_| self.line_item())
             .collect();
         let now = rfc3339(self.now_ms);
@@ -550,7 +550,7 @@ impl History {
                 }
             }
             Change::Quantity => {
-                if order.items.len() < 5 && rng.percent(30) {
+                if order.items.len() < 9 && rng.percent(30) {
                     let item = self.line_item();
                     order.items.push(item);
                 } else {
@@ -981,16 +981,17 @@ mod tests {
     }
 
     #[test]
-    fn records_average_1_5_to_3_kb() {
+    fn items_average_about_2_kb() {
         let event = sample(1_000, 11);
-        let total: usize = records(&event)
+        let sizes: Vec<usize> = records(&event)
             .iter()
-            .map(|r| serde_json::to_string(r).unwrap().len())
-            .sum();
-        let average = total / 1_000;
+            .filter_map(|r| r["dynamodb"].get("NewImage"))
+            .map(|image| serde_json::to_string(image).unwrap().len())
+            .collect();
+        let average = sizes.iter().sum::<usize>() / sizes.len();
         assert!(
-            (1_536..=3_072).contains(&average),
-            "average {average} bytes"
+            (1_700..=2_500).contains(&average),
+            "average item {average} bytes"
         );
     }
 

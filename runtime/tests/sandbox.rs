@@ -110,7 +110,10 @@ fn memory_bomb_hits_the_cap() {
 
 #[test]
 fn huge_output_is_rejected() {
+    // Building 20 MiB takes a while; this pair is about the output cap.
+    let cpu_budget_ms = 20_000;
     let mut generous = instance(Limits {
+        cpu_budget_ms,
         memory_bytes: 128 << 20,
         max_output_bytes: 32 << 20,
         ..Limits::default()
@@ -121,6 +124,7 @@ fn huge_output_is_rejected() {
     assert!(events[0].body.get().len() > 20 << 20);
 
     let mut capped = instance(Limits {
+        cpu_budget_ms,
         memory_bytes: 128 << 20,
         ..Limits::default()
     });
@@ -133,7 +137,9 @@ fn huge_output_is_rejected() {
 
 #[test]
 fn too_many_events_are_rejected() {
+    let cpu_budget_ms = 20_000;
     let mut generous = instance(Limits {
+        cpu_budget_ms,
         max_events: 200_000,
         max_output_bytes: 64 << 20,
         ..Limits::default()
@@ -141,7 +147,10 @@ fn too_many_events_are_rejected() {
     let events = generous.transform(&record("many")).expect("under the cap");
     assert_eq!(events.len(), 100_000);
 
-    let mut capped = instance(Limits::default());
+    let mut capped = instance(Limits {
+        cpu_budget_ms,
+        ..Limits::default()
+    });
     let kind = fails_with(&mut capped, "many");
     assert!(
         matches!(kind, TransformErrorKind::OutputTooLarge(ref m) if m.contains("100000 events")),

@@ -2,6 +2,10 @@
 //! finds them.
 #![allow(dead_code)]
 
+pub mod moto;
+pub mod nakadi;
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

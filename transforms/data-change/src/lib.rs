@@ -97,7 +97,8 @@ mod tests {
     fn insert_is_a_create_with_adds() {
         let t = transform(json!({"data_type": "order"}));
         // Parsed from text: `json!` would route 12.50 through f64.
-        let new: Value = serde_json::from_str(r#"{"order_number": "A-1", "total": 12.50}"#).unwrap();
+        let new: Value =
+            serde_json::from_str(r#"{"order_number": "A-1", "total": 12.50}"#).unwrap();
         let total = new["total"].clone();
         let r = record(Operation::Insert, None, Some(new));
         let events = t.transform(&r).unwrap();
@@ -118,7 +119,11 @@ mod tests {
             })
         );
         // Exact digits survive: 12.50 stays 12.50.
-        assert!(events[0].body.contains(r#""total":12.50"#), "{}", events[0].body);
+        assert!(
+            events[0].body.contains(r#""total":12.50"#),
+            "{}",
+            events[0].body
+        );
     }
 
     #[test]
@@ -166,7 +171,11 @@ mod tests {
     #[test]
     fn eid_is_deterministic() {
         let t = transform(json!({"data_type": "order"}));
-        let r = record(Operation::Insert, None, Some(json!({"order_number": "A-1"})));
+        let r = record(
+            Operation::Insert,
+            None,
+            Some(json!({"order_number": "A-1"})),
+        );
         let first = t.transform(&r).unwrap();
         let again = t.transform(&r.clone()).unwrap();
         assert_eq!(first, again);
@@ -181,7 +190,11 @@ mod tests {
     #[test]
     fn missing_creation_time_is_an_invalid_record() {
         let t = transform(json!({"data_type": "order"}));
-        let mut r = record(Operation::Insert, None, Some(json!({"order_number": "A-1"})));
+        let mut r = record(
+            Operation::Insert,
+            None,
+            Some(json!({"order_number": "A-1"})),
+        );
         r.approximate_creation_time_ms = None;
         assert!(matches!(
             t.transform(&r),

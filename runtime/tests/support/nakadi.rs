@@ -1,0 +1,1059 @@
+//! `FakeNakadi`: an in-process HTTP server speaking Nakadi's event publishing
+//! API (`POST /event-types/{name}/events`), with faults a test can switch on.
+//!
+//! Layout: a plain TCP front listener on the public port proxies every
+//! connection to a `tiny_http` server on a private port. The front is what
+//! [`FakeNakadi::refuse_connections`] closes (new connections are refused and
+//! open ones are cut, as when Nakadi goes away) and
+//! [`FakeNakadi::accept_connections`] binds again on the same port; it is also
+//! how [`Fault::Disconnect`] drops one client connection without an answer.
+//!
+//! Order of checks for `POST /event-types/{name}/events` (other paths: 404,
+//! other methods: 405, both as problem JSON and not counted as faults):
+//! 1. the request's behaviour is chosen: the next [`Fault`] of the
+//!    [`script`](FakeNakadi::script) if any, else the standing settings;
+//! 2. a [`Fault::Status`] / [`respond_status`](FakeNakadi::respond_status)
+//!    answers with that status and accepts nothing;
+//! 3. `Authorization: Bearer <token>` is checked if a token is expected
+//!    ([`FakeNakadi::expect_token`]): 401 otherwise;
+//! 4. the body (gzip if `Content-Encoding: gzip`) must be a JSON array: 400
+//!    otherwise;
+//! 5. validation (see [`FakeNakadi::data_change_types`] for which event types
+//!    are data change types) and `reject_eids`: any invalid item → 422, the
+//!    invalid items `failed` with a detail, the others `aborted`, nothing
+//!    accepted;
+//! 6. `fail_eids` → 207 (`failed` / `submitted`, or `aborted` after the first
+//!    failure with `abort_after_first_failure`), the `submitted` ones accepted;
+//! 7. otherwise 200 with an empty body, all accepted.
+//!
+//! Clients should rely only on `eid` and `publishing_status` of the per-item
+//! answers (as with the real Nakadi); `step` and `detail` are informative.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// One per-request behaviour for [`FakeNakadi::script`]. A script entry
+/// replaces the standing settings (`respond_status`, `fail_eids`,
+/// `reject_eids`, `abort_after_first_failure`, `hang`) for that one request;
+/// the expected token and the data change rule still apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer as a healthy Nakadi: validate, then 200 (or 422 / 401).
+    Healthy,
+    /// Answer with this status (problem JSON body) and accept nothing.
+    Status(u16),
+    /// 207: these eids `failed`, the others `submitted` (and accepted).
+    FailEids(HashSet<String>),
+    /// 207: these eids `failed`, the items after the first failed one
+    /// `aborted`, the ones before it `submitted` (and accepted).
+    FailEidsAbortAfterFirst(HashSet<String>),
+    /// These eids fail validation: the whole batch gets a 422.
+    RejectEids(HashSet<String>),
+    /// Process the request normally (accepting what a healthy Nakadi would),
+    /// then hold the answer back this long: a client that times out meanwhile
+    /// cannot know that its events were published.
+    Hang(Duration),
+    /// Close the client's connection without answering; nothing accepted.
+    Disconnect,
+    /// Process the request normally (accepting the events), then close the
+    /// connection without answering: the events are published but the client
+    /// sees a connection error.
+    AcceptThenDisconnect,
+}
+
+/// One request as the fake saw it, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    /// `{name}` of `/event-types/{name}/events` (empty for other paths).
+    pub event_type: String,
+    /// The status answered; 0 when the connection was closed without an
+    /// answer ([`Fault::Disconnect`], [`Fault::AcceptThenDisconnect`]).
+    pub status: u16,
+    /// The `X-Flow-Id` header.
+    pub flow_id: Option<String>,
+    /// The `Authorization` header, as sent.
+    pub auth: Option<String>,
+    /// The number of items in the body's JSON array (0 if it was not one).
+    pub n_events: usize,
+    /// The items' `metadata.eid` strings, in request order (absent ones
+    /// skipped).
+    pub eids: Vec<String>,
+    /// The `Content-Encoding` header.
+    pub content_encoding: Option<String>,
+}
+
+/// Which event types are data change types (and so need `data_op`,
+/// `data_type` and `data`).
+#[derive(Debug, Clone)]
+enum DataChangeRule {
+    /// Names ending with `.changed` (the default).
+    Suffix,
+    /// Exactly these names.
+    Names(HashSet<String>),
+}
+
+impl DataChangeRule {
+    fn is_data_change(&self, event_type: &str) -> bool {
+        match self {
+            DataChangeRule::Suffix => event_type.ends_with(".changed"),
+            DataChangeRule::Names(names) => names.contains(event_type),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    token: Option<String>,
+    data_change: DataChangeRule,
+    status: Option<(u16, Option<usize>)>,
+    fail_eids: HashSet<String>,
+    reject_eids: HashSet<String>,
+    abort_after_first_failure: bool,
+    hang: Option<Duration>,
+    script: VecDeque<Fault>,
+    accepted: Vec<(String, Value)>,
+    requests: Vec<RequestLog>,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            token: None,
+            data_change: DataChangeRule::Suffix,
+            status: None,
+            fail_eids: HashSet::new(),
+            reject_eids: HashSet::new(),
+            abort_after_first_failure: false,
+            hang: None,
+            script: VecDeque::new(),
+            accepted: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// The plan for the next request: the next script entry, else the
+    /// standing settings (consuming one of `respond_status`'s `times`).
+    fn next_plan(&mut self) -> Plan {
+        if let Some(fault) = self.script.pop_front() {
+            return Plan::from_fault(fault);
+        }
+        if let Some((code, times)) = self.status {
+            self.status = match times {
+                Some(n) if n <= 1 => None,
+                Some(n) => Some((code, Some(n - 1))),
+                None => Some((code, None)),
+            };
+            return Plan {
+                status: Some(code),
+                ..Plan::default()
+            };
+        }
+        Plan {
+            reject: self.reject_eids.clone(),
+            fail: self.fail_eids.clone(),
+            abort_after_first_failure: self.abort_after_first_failure,
+            hang: self.hang,
+            ..Plan::default()
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    status: Option<u16>,
+    reject: HashSet<String>,
+    fail: HashSet<String>,
+    abort_after_first_failure: bool,
+    hang: Option<Duration>,
+    disconnect_before: bool,
+    disconnect_after: bool,
+}
+
+impl Plan {
+    fn from_fault(fault: Fault) -> Plan {
+        let mut plan = Plan::default();
+        match fault {
+            Fault::Healthy => {}
+            Fault::Status(code) => plan.status = Some(code),
+            Fault::FailEids(eids) => plan.fail = eids,
+            Fault::FailEidsAbortAfterFirst(eids) => {
+                plan.fail = eids;
+                plan.abort_after_first_failure = true;
+            }
+            Fault::RejectEids(eids) => plan.reject = eids,
+            Fault::Hang(d) => plan.hang = Some(d),
+            Fault::Disconnect => plan.disconnect_before = true,
+            Fault::AcceptThenDisconnect => plan.disconnect_after = true,
+        }
+        plan
+    }
+}
+
+/// A proxied client connection: the client's socket and ours to tiny_http.
+struct Conn {
+    front: TcpStream,
+    back: TcpStream,
+    back_local: SocketAddr,
+}
+
+impl Conn {
+    fn cut(&self) {
+        let _ = self.front.shutdown(Shutdown::Both);
+        let _ = self.back.shutdown(Shutdown::Both);
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Notified whenever a request is logged.
+    changed: Condvar,
+    conns: Mutex<HashMap<u64, Conn>>,
+    next_conn: AtomicU64,
+    closing: AtomicBool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn conns(&self) -> MutexGuard<'_, HashMap<u64, Conn>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cut_all(&self) {
+        for (_, conn) in self.conns().drain() {
+            conn.cut();
+        }
+    }
+
+    /// Cuts the client connection whose proxy leg tiny_http sees as `peer`.
+    fn cut_by_backend_peer(&self, peer: Option<&SocketAddr>) {
+        let Some(peer) = peer else { return };
+        let mut conns = self.conns();
+        let id = conns
+            .iter()
+            .find(|(_, c)| &c.back_local == peer)
+            .map(|(id, _)| *id);
+        if let Some(conn) = id.and_then(|id| conns.remove(&id)) {
+            conn.cut();
+        }
+    }
+}
+
+/// The public listener and the thread accepting on it.
+struct Front {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// A fake Nakadi on `127.0.0.1` (random port). Stops on drop.
+pub struct FakeNakadi {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    backend: Arc<tiny_http::Server>,
+    backend_addr: SocketAddr,
+    front: Mutex<Option<Front>>,
+    recv_thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeNakadi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeNakadi")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl FakeNakadi {
+    /// Starts a healthy fake that expects no particular token and treats event
+    /// types ending with `.changed` as data change types.
+    pub fn start() -> FakeNakadi {
+        let backend = tiny_http::Server::http("127.0.0.1:0")
+            .expect("FakeNakadi: start the tiny_http backend on 127.0.0.1");
+        let backend_addr = backend
+            .server_addr()
+            .to_ip()
+            .expect("FakeNakadi: the backend listens on an IP address");
+        let backend = Arc::new(backend);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new()),
+            changed: Condvar::new(),
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+        });
+        let recv_thread = {
+            let backend = backend.clone();
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name("fake-nakadi-recv".into())
+                .spawn(move || loop {
+                    match backend.recv() {
+                        Ok(request) => {
+                            let shared = shared.clone();
+                            let spawned = thread::Builder::new()
+                                .name("fake-nakadi-request".into())
+                                .spawn(move || handle(&shared, request));
+                            if spawned.is_err() {
+                                eprintln!("FakeNakadi: cannot spawn a request thread");
+                            }
+                        }
+                        Err(_) if shared.closing.load(Ordering::SeqCst) => break,
+                        Err(e) => eprintln!("FakeNakadi: backend error: {e}"),
+                    }
+                })
+                .expect("FakeNakadi: spawn the receiving thread")
+        };
+        let listener =
+            TcpListener::bind("127.0.0.1:0").expect("FakeNakadi: bind a port on 127.0.0.1");
+        let addr = listener
+            .local_addr()
+            .expect("FakeNakadi: the listener's address");
+        let front = start_front(listener, backend_addr, shared.clone());
+        FakeNakadi {
+            shared,
+            addr,
+            backend,
+            backend_addr,
+            front: Mutex::new(Some(front)),
+            recv_thread: Some(recv_thread),
+        }
+    }
+
+    /// The base URL, like `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// From now on require `Authorization: Bearer <token>`; any other (or no)
+    /// header gets a 401.
+    pub fn expect_token(&self, token: &str) {
+        self.shared.state().token = Some(token.to_string());
+    }
+
+    /// From now on accept any (or no) `Authorization` header (the default).
+    pub fn accept_any_token(&self) {
+        self.shared.state().token = None;
+    }
+
+    /// The rule for data change event types (which must carry `data_op` in
+    /// C/U/D, a string `data_type` and an object `data`): by default every
+    /// event type whose name ends with `.changed`. Calling this replaces that
+    /// rule: from now on exactly `names` are data change types, all others are
+    /// business types (only `metadata.eid` and `metadata.occurred_at`
+    /// checked). `data_change_types(&[])` makes every type a business type.
+    pub fn data_change_types(&self, names: &[&str]) {
+        self.shared.state().data_change =
+            DataChangeRule::Names(names.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Answer the next `times` requests (`None`: until changed) with `code`
+    /// and a problem JSON body, accepting nothing. 403 gets Nakadi's
+    /// `{"title":"Forbidden","status":403,"detail":"Producer is blocked"}`.
+    pub fn respond_status(&self, code: u16, times: Option<usize>) {
+        self.shared.state().status = match times {
+            Some(0) => None,
+            _ => Some((code, times)),
+        };
+    }
+
+    /// 207 for requests containing these eids: they are `failed` (step
+    /// `publishing`), the others `submitted` and accepted (see also
+    /// [`abort_after_first_failure`](Self::abort_after_first_failure)). An
+    /// empty set switches this off.
+    pub fn fail_eids<I, S>(&self, eids: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.shared.state().fail_eids = eids.into_iter().map(Into::into).collect();
+    }
+
+    /// These eids fail validation, so a request containing one gets a 422 and
+    /// nothing of it is accepted. An empty set switches this off.
+    pub fn reject_eids<I, S>(&self, eids: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.shared.state().reject_eids = eids.into_iter().map(Into::into).collect();
+    }
+
+    /// With `fail_eids`: items after the first failed one in a request are
+    /// `aborted` (not accepted) instead of `submitted`.
+    pub fn abort_after_first_failure(&self, on: bool) {
+        self.shared.state().abort_after_first_failure = on;
+    }
+
+    /// Hold every answer back by `delay` (`Duration::ZERO` switches this off).
+    /// The request is processed (and its events accepted, if valid) before
+    /// the delay, so a client timing out cannot know whether they were
+    /// published — the ambiguity a real timeout has.
+    pub fn hang(&self, delay: Duration) {
+        self.shared.state().hang = (!delay.is_zero()).then_some(delay);
+    }
+
+    /// Per-request behaviours, consumed one per request in order, before the
+    /// standing settings apply again. Appends to any script not yet consumed.
+    pub fn script(&self, faults: Vec<Fault>) {
+        self.shared.state().script.extend(faults);
+    }
+
+    /// Clears every fault: standing settings and the script. The expected
+    /// token, the data change rule and the logs stay. Does not re-open a port
+    /// closed by [`refuse_connections`](Self::refuse_connections).
+    pub fn healthy(&self) {
+        let mut state = self.shared.state();
+        state.status = None;
+        state.fail_eids.clear();
+        state.reject_eids.clear();
+        state.abort_after_first_failure = false;
+        state.hang = None;
+        state.script.clear();
+    }
+
+    /// Stop listening: new connections are refused and open ones (including
+    /// kept-alive and hanging ones) are cut. Idempotent.
+    pub fn refuse_connections(&self) {
+        let front = self.front.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(front) = front {
+            stop_front(front, self.addr);
+        }
+        self.shared.cut_all();
+    }
+
+    /// Listen again on the same port after
+    /// [`refuse_connections`](Self::refuse_connections). Idempotent.
+    ///
+    /// Panics if the port cannot be bound again within 10 s (another process
+    /// took it).
+    pub fn accept_connections(&self) {
+        let mut front = self.front.lock().unwrap_or_else(|e| e.into_inner());
+        if front.is_some() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            // std's TcpListener::bind sets SO_REUSEADDR on Unix, so
+            // connections in TIME_WAIT do not keep the port.
+            match TcpListener::bind(self.addr) {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("FakeNakadi: cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        *front = Some(start_front(
+            listener,
+            self.backend_addr,
+            self.shared.clone(),
+        ));
+    }
+
+    /// Every accepted event with its event type, in acceptance order.
+    pub fn accepted(&self) -> Vec<(String, Value)> {
+        self.shared.state().accepted.clone()
+    }
+
+    /// The `metadata.eid` of every accepted event, in acceptance order.
+    pub fn accepted_eids(&self) -> Vec<String> {
+        self.shared
+            .state()
+            .accepted
+            .iter()
+            .filter_map(|(_, e)| e.pointer("/metadata/eid")?.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The accepted events of one event type, in acceptance order.
+    pub fn accepted_of(&self, event_type: &str) -> Vec<Value> {
+        self.shared
+            .state()
+            .accepted
+            .iter()
+            .filter(|(t, _)| t == event_type)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Every request to the publishing endpoint (and any other path), in
+    /// arrival order.
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.shared.state().requests.clone()
+    }
+
+    /// Forgets the accepted events and the request log.
+    pub fn clear_logs(&self) {
+        let mut state = self.shared.state();
+        state.accepted.clear();
+        state.requests.clear();
+    }
+
+    /// Waits until at least `n` requests have been logged; false on timeout.
+    pub fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |s| s.requests.len() >= n)
+    }
+
+    /// Waits until at least `n` events have been accepted; false on timeout.
+    pub fn wait_accepted(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |s| s.accepted.len() >= n)
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state();
+        loop {
+            if done(&state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for FakeNakadi {
+    fn drop(&mut self) {
+        self.refuse_connections();
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.backend.unblock();
+        if let Some(thread) = self.recv_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn start_front(listener: TcpListener, backend: SocketAddr, shared: Arc<Shared>) -> Front {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        thread::Builder::new()
+            .name("fake-nakadi-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match stream {
+                        Ok(front) => proxy(front, backend, &shared),
+                        Err(e) => eprintln!("FakeNakadi: accept failed: {e}"),
+                    }
+                }
+                // The listener is dropped here: the port is closed.
+            })
+            .expect("FakeNakadi: spawn the accepting thread")
+    };
+    Front { stop, thread }
+}
+
+fn stop_front(front: Front, addr: SocketAddr) {
+    front.stop.store(true, Ordering::SeqCst);
+    // Wake the blocking accept; the thread then sees `stop` and closes the
+    // listener. If the connection fails the listener is gone already.
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+    let _ = front.thread.join();
+}
+
+/// Relays bytes between a client connection and the tiny_http backend on two
+/// threads, registered in `shared.conns` so they can be cut.
+fn proxy(front: TcpStream, backend: SocketAddr, shared: &Arc<Shared>) {
+    let back = match TcpStream::connect(backend) {
+        Ok(back) => back,
+        Err(e) => {
+            eprintln!("FakeNakadi: cannot reach the backend: {e}");
+            let _ = front.shutdown(Shutdown::Both);
+            return;
+        }
+    };
+    let _ = front.set_nodelay(true);
+    let _ = back.set_nodelay(true);
+    let clones = (|| {
+        Ok::<_, io::Error>((
+            front.try_clone()?,
+            back.try_clone()?,
+            front.try_clone()?,
+            back.try_clone()?,
+            back.local_addr()?,
+        ))
+    })();
+    let Ok((front_reg, back_reg, mut front_w, mut back_r, back_local)) = clones else {
+        let _ = front.shutdown(Shutdown::Both);
+        return;
+    };
+    let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
+    shared.conns().insert(
+        id,
+        Conn {
+            front: front_reg,
+            back: back_reg,
+            back_local,
+        },
+    );
+    let (mut front_r, mut back_w) = (front, back);
+    let upstream = thread::Builder::new()
+        .name("fake-nakadi-up".into())
+        .spawn(move || {
+            let _ = io::copy(&mut front_r, &mut back_w);
+            let _ = back_w.shutdown(Shutdown::Write);
+        });
+    let registry = shared.clone();
+    let downstream = thread::Builder::new()
+        .name("fake-nakadi-down".into())
+        .spawn(move || {
+            let _ = io::copy(&mut back_r, &mut front_w);
+            // The backend closed: nothing more can be answered on this
+            // connection.
+            let _ = front_w.shutdown(Shutdown::Both);
+            if let Some(conn) = registry.conns().remove(&id) {
+                conn.cut();
+            }
+        });
+    if upstream.is_err() || downstream.is_err() {
+        eprintln!("FakeNakadi: cannot spawn proxy threads");
+        if let Some(conn) = shared.conns().remove(&id) {
+            conn.cut();
+        }
+    }
+}
+
+/// An answer to send.
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: Option<Value>,
+}
+
+impl Answer {
+    fn problem(status: u16, title: &str, detail: &str) -> Answer {
+        Answer {
+            status,
+            content_type: "application/problem+json",
+            body: Some(json!({
+                "type": format!("https://httpstatus.es/{status}"),
+                "title": title,
+                "status": status,
+                "detail": detail,
+            })),
+        }
+    }
+
+    fn json(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json",
+            body: Some(body),
+        }
+    }
+}
+
+fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+fn handle(shared: &Shared, mut request: tiny_http::Request) {
+    let flow_id = header(&request, "X-Flow-Id");
+    let auth = header(&request, "Authorization");
+    let encoding = header(&request, "Content-Encoding");
+    let mut raw = Vec::new();
+    let read = request.as_reader().read_to_end(&mut raw);
+
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let segments: Vec<&str> = path.split('/').collect();
+    let event_type = match segments.as_slice() {
+        ["", "event-types", name, "events"] if !name.is_empty() => Some(name.to_string()),
+        _ => None,
+    };
+    let is_post = *request.method() == tiny_http::Method::Post;
+
+    let mut log = RequestLog {
+        event_type: event_type.clone().unwrap_or_default(),
+        status: 0,
+        flow_id,
+        auth: auth.clone(),
+        n_events: 0,
+        eids: Vec::new(),
+        content_encoding: encoding.clone(),
+    };
+
+    let (answer, hang, disconnect) = {
+        let mut state = shared.state();
+        let (answer, hang, disconnect) = match (event_type, is_post) {
+            (None, _) => (
+                Some(Answer::problem(
+                    404,
+                    "Not Found",
+                    &format!("no such resource: {path}"),
+                )),
+                None,
+                false,
+            ),
+            (Some(_), false) => (
+                Some(Answer::problem(
+                    405,
+                    "Method Not Allowed",
+                    "only POST is supported",
+                )),
+                None,
+                false,
+            ),
+            (Some(event_type), true) => {
+                let plan = state.next_plan();
+                if plan.disconnect_before {
+                    log_eids(&mut log, &raw, encoding.as_deref());
+                    (None, None, true)
+                } else {
+                    let answer = match read {
+                        Err(e) => Answer::problem(400, "Bad Request", &format!("body: {e}")),
+                        Ok(_) => publish(
+                            &mut state,
+                            &plan,
+                            &event_type,
+                            auth.as_deref(),
+                            encoding.as_deref(),
+                            &raw,
+                            &mut log,
+                        ),
+                    };
+                    (Some(answer), plan.hang, plan.disconnect_after)
+                }
+            }
+        };
+        log.status = match (&answer, disconnect) {
+            (Some(answer), false) => answer.status,
+            _ => 0,
+        };
+        state.requests.push(log);
+        shared.changed.notify_all();
+        (answer, hang, disconnect)
+    };
+
+    if let Some(delay) = hang {
+        thread::sleep(delay);
+    }
+    let answer = match answer {
+        Some(answer) if !disconnect => answer,
+        _ => {
+            shared.cut_by_backend_peer(request.remote_addr());
+            return;
+        }
+    };
+    let mut response = match &answer.body {
+        Some(body) => tiny_http::Response::from_data(body.to_string().into_bytes()),
+        None => tiny_http::Response::from_data(Vec::new()),
+    }
+    .with_status_code(answer.status);
+    if answer.body.is_some() {
+        if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", answer.content_type) {
+            response = response.with_header(h);
+        }
+    }
+    // The client may have given up meanwhile (timeouts, cut connections).
+    let _ = request.respond(response);
+}
+
+fn decode_body(raw: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, String> {
+    match encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        None => Ok(raw.to_vec()),
+        Some(e) if e.is_empty() || e == "identity" => Ok(raw.to_vec()),
+        Some(e) if e == "gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(raw)
+                .read_to_end(&mut out)
+                .map_err(|err| format!("cannot gunzip the body: {err}"))?;
+            Ok(out)
+        }
+        Some(e) => Err(format!("unsupported Content-Encoding: {e}")),
+    }
+}
+
+fn eid_of(item: &Value) -> Option<&str> {
+    item.pointer("/metadata/eid")?.as_str()
+}
+
+/// Fills `n_events` and `eids` of the log from the body, if it parses.
+fn log_eids(log: &mut RequestLog, raw: &[u8], encoding: Option<&str>) {
+    let Ok(body) = decode_body(raw, encoding) else {
+        return;
+    };
+    if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) {
+        log.n_events = items.len();
+        log.eids = items
+            .iter()
+            .filter_map(|i| eid_of(i).map(str::to_string))
+            .collect();
+    }
+}
+
+fn publish(
+    state: &mut State,
+    plan: &Plan,
+    event_type: &str,
+    auth: Option<&str>,
+    encoding: Option<&str>,
+    raw: &[u8],
+    log: &mut RequestLog,
+) -> Answer {
+    log_eids(log, raw, encoding);
+    if let Some(code) = plan.status {
+        return status_answer(code);
+    }
+    if let Some(token) = &state.token {
+        if auth != Some(format!("Bearer {token}").as_str()) {
+            return Answer::problem(
+                401,
+                "Unauthorized",
+                "Full authentication is required to access this resource",
+            );
+        }
+    }
+    let body = match decode_body(raw, encoding) {
+        Ok(body) => body,
+        Err(detail) => return Answer::problem(400, "Bad Request", &detail),
+    };
+    let items = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => {
+            return Answer::problem(
+                400,
+                "Bad Request",
+                "the body must be a JSON array of events",
+            )
+        }
+        Err(e) => return Answer::problem(400, "Bad Request", &format!("Error parsing JSON: {e}")),
+    };
+
+    // Validation: all or nothing (422).
+    let data_change = state.data_change.is_data_change(event_type);
+    let mut seen = HashSet::new();
+    let problems: Vec<Option<String>> = items
+        .iter()
+        .map(|item| {
+            let problem = validate(item, data_change);
+            let duplicate = eid_of(item).is_some_and(|eid| !seen.insert(eid.to_string()));
+            problem
+                .or_else(|| duplicate.then(|| "#/metadata/eid: duplicate eid in the batch".into()))
+                .or_else(|| {
+                    eid_of(item)
+                        .filter(|eid| plan.reject.contains(*eid))
+                        .map(|_| "#: rejected by the test (FakeNakadi reject_eids)".into())
+                })
+        })
+        .collect();
+    if problems.iter().any(Option::is_some) {
+        let report: Vec<Value> = items
+            .iter()
+            .zip(&problems)
+            .map(|(item, problem)| {
+                let (status, detail) = match problem {
+                    Some(detail) => ("failed", detail.as_str()),
+                    None => ("aborted", ""),
+                };
+                json!({
+                    "eid": eid_of(item).unwrap_or(""),
+                    "publishing_status": status,
+                    "step": "validating",
+                    "detail": detail,
+                })
+            })
+            .collect();
+        return Answer::json(422, Value::Array(report));
+    }
+
+    // Publishing: 207 if any item fails, else 200.
+    if items
+        .iter()
+        .any(|i| eid_of(i).is_some_and(|e| plan.fail.contains(e)))
+    {
+        let mut failed_before = false;
+        let mut report = Vec::with_capacity(items.len());
+        for item in &items {
+            let eid = eid_of(item).unwrap_or("");
+            let (status, step, detail) = if plan.fail.contains(eid) {
+                failed_before = true;
+                (
+                    "failed",
+                    "publishing",
+                    "failed to publish the event (injected by FakeNakadi fail_eids)",
+                )
+            } else if failed_before && plan.abort_after_first_failure {
+                ("aborted", "none", "")
+            } else {
+                state.accepted.push((event_type.to_string(), item.clone()));
+                ("submitted", "publishing", "")
+            };
+            report.push(json!({
+                "eid": eid,
+                "publishing_status": status,
+                "step": step,
+                "detail": detail,
+            }));
+        }
+        return Answer::json(207, Value::Array(report));
+    }
+
+    state
+        .accepted
+        .extend(items.into_iter().map(|i| (event_type.to_string(), i)));
+    Answer {
+        status: 200,
+        content_type: "text/plain",
+        body: None,
+    }
+}
+
+fn status_answer(code: u16) -> Answer {
+    let (title, detail) = match code {
+        403 => ("Forbidden", "Producer is blocked"),
+        429 => ("Too Many Requests", "Rate limit exceeded"),
+        500 => ("Internal Server Error", "injected by FakeNakadi"),
+        503 => ("Service Unavailable", "injected by FakeNakadi"),
+        _ => ("Error", "injected by FakeNakadi"),
+    };
+    if code == 403 {
+        // Nakadi's blocked-producer answer, exactly.
+        return Answer {
+            status: 403,
+            content_type: "application/problem+json",
+            body: Some(json!({"title": title, "status": 403, "detail": detail})),
+        };
+    }
+    Answer::problem(code, title, detail)
+}
+
+/// Nakadi-style schema validation of one item; `Some(detail)` if invalid.
+fn validate(item: &Value, data_change: bool) -> Option<String> {
+    let Some(object) = item.as_object() else {
+        return Some("#: expected type: JSONObject".into());
+    };
+    let Some(metadata) = object.get("metadata") else {
+        return Some("#: required key [metadata] not found".into());
+    };
+    let Some(metadata) = metadata.as_object() else {
+        return Some("#/metadata: expected type: JSONObject".into());
+    };
+    match metadata.get("eid") {
+        None => return Some("#/metadata: required key [eid] not found".into()),
+        Some(Value::String(eid)) if is_uuid(eid) => {}
+        Some(other) => return Some(format!("#/metadata/eid: {other} is not a valid uuid")),
+    }
+    match metadata.get("occurred_at") {
+        None => return Some("#/metadata: required key [occurred_at] not found".into()),
+        Some(Value::String(at)) if is_rfc3339(at) => {}
+        Some(other) => {
+            return Some(format!(
+                "#/metadata/occurred_at: {other} is not a valid date-time"
+            ))
+        }
+    }
+    if data_change {
+        match object.get("data_op") {
+            None => return Some("#: required key [data_op] not found".into()),
+            Some(Value::String(op)) if matches!(op.as_str(), "C" | "U" | "D") => {}
+            Some(other) => return Some(format!("#/data_op: {other} is not a valid enum value")),
+        }
+        match object.get("data_type") {
+            None => return Some("#: required key [data_type] not found".into()),
+            Some(Value::String(_)) => {}
+            Some(_) => return Some("#/data_type: expected type: String".into()),
+        }
+        match object.get("data") {
+            None => return Some("#: required key [data] not found".into()),
+            Some(Value::Object(_)) => {}
+            Some(_) => return Some("#/data: expected type: JSONObject".into()),
+        }
+    }
+    None
+}
+
+/// A hyphenated UUID, as Nakadi's `format: uuid`.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+pub(crate) fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(range)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20 {
+        return false;
+    }
+    let (Some(_year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
+        digits(0..4),
+        digits(5..7),
+        digits(8..10),
+        digits(11..13),
+        digits(14..16),
+        digits(17..19),
+    ) else {
+        return false;
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return false;
+    }
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest {
+        "Z" | "z" => true,
+        offset if offset.len() == 6 => {
+            let o = offset.as_bytes();
+            matches!(o[0], b'+' | b'-')
+                && o[3] == b':'
+                && offset[1..3].parse::<u32>().is_ok_and(|h| h <= 23)
+                && offset[4..6].parse::<u32>().is_ok_and(|m| m <= 59)
+                && offset[1..3]
+                    .bytes()
+                    .chain(offset[4..6].bytes())
+                    .all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
