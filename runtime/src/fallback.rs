@@ -49,6 +49,10 @@ pub struct Envelope {
     /// For events: the event type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
+    /// For events: the event's position in its record's transform output,
+    /// so re-drive keeps the order of a record's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
     /// For events: `metadata.eid`, kept on re-drive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eid: Option<String>,
@@ -131,6 +135,16 @@ impl Fallback {
             queue_url,
             max_message_bytes,
         }
+    }
+
+    /// The SQS client.
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
+    /// The queue URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
     }
 
     /// The queue's maximum message size in bytes.
@@ -346,6 +360,7 @@ mod tests {
             sequence_number: Some("100".into()),
             item: Some("orders/{\"id\":\"a\"}".into()),
             event_type: Some("order.changed".into()),
+            index: Some(0),
             eid: Some("e".into()),
             key: None,
             body: Some(RawValue::from_string(body.to_owned()).unwrap()),

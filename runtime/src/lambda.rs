@@ -10,7 +10,8 @@ use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
 use crate::config::Config;
-use crate::pipeline::{BatchResponse, InvocationStats, Relay};
+use crate::pipeline::{InvocationStats, Relay};
+use crate::redrive::RedriveOptions;
 
 /// Builds the SQS client from the standard AWS environment (`AWS_REGION`,
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SQS`, credentials).
@@ -48,11 +49,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
 }
 
+/// Whether an invocation asks for a re-drive: an EventBridge schedule, or
+/// `{"relay": "redrive"}`.
+fn is_redrive(payload: &Value) -> bool {
+    payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        || payload.get("relay").and_then(Value::as_str) == Some("redrive")
+}
+
 async fn invoke(
     relay: &Mutex<Relay>,
     function: &str,
     event: LambdaEvent<Value>,
-) -> Result<BatchResponse, lambda_runtime::Error> {
+) -> Result<Value, lambda_runtime::Error> {
     let left = event
         .context
         .deadline()
@@ -60,6 +68,15 @@ async fn invoke(
         .unwrap_or_default();
     let deadline = Instant::now() + left;
     let mut relay = relay.lock().await;
+    if is_redrive(&event.payload) {
+        let options = RedriveOptions {
+            // Leave time to delete and postpone what was received.
+            time_budget: left.saturating_sub(Duration::from_secs(10)),
+            ..RedriveOptions::default()
+        };
+        let summary = relay.redrive(&options).await?;
+        return Ok(serde_json::to_value(summary)?);
+    }
     let outcome = match relay
         .handle(event.payload, deadline, &event.context.request_id)
         .await
@@ -82,7 +99,7 @@ async fn invoke(
         duration_ms = stats.duration.as_millis() as u64,
         "batch done"
     );
-    Ok(outcome.response)
+    Ok(serde_json::to_value(outcome.response)?)
 }
 
 /// One CloudWatch Embedded Metric Format line for an invocation.

@@ -16,7 +16,8 @@
 //! - [`publish`]: batches per event type to Nakadi, retries with backoff;
 //! - [`fallback`]: park what was not published in SQS;
 //! - [`pipeline`]: the stages in order, and the partial batch response;
-//! - [`lambda`]: the Lambda entry point and its metrics.
+//! - [`lambda`]: the Lambda entry point and its metrics;
+//! - [`redrive`]: drain the fallback queue back to the bus.
 //!
 //! Local tooling around the pipeline:
 //!
@@ -33,5 +34,6 @@ pub mod lambda;
 pub mod local_test;
 pub mod pipeline;
 pub mod publish;
+pub mod redrive;
 pub mod sample;
 pub mod transform;

@@ -39,6 +39,10 @@ enum Command {
     /// Validate a configuration and its transform modules; exits 1 with the
     /// reasons when something is wrong.
     Check(ConfigArgs),
+    /// Drain the SQS fallback queue back to the bus: republish parked events
+    /// (same eid), re-run the current transform on parked records, delete
+    /// each message once the bus accepted all it held.
+    Redrive(RedriveArgs),
     /// Measure records/s of decode → transform → serialize (WASM vs native
     /// Rust vs the Python peer), module load times and peak RSS.
     Bench(relay::bench::BenchArgs),
@@ -101,6 +105,31 @@ struct ConfigArgs {
 }
 
 #[derive(Args)]
+struct RedriveArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Only show what is parked (counts by table, event type, reason, age).
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop after receiving this many messages.
+    #[arg(long, default_value_t = relay::redrive::RedriveOptions::default().max_messages)]
+    max_messages: usize,
+    /// Time budget in seconds; publishing stops in time to settle the messages.
+    #[arg(long, default_value_t = 600)]
+    time_budget_secs: u64,
+    /// How long received messages stay hidden from other consumers, in seconds.
+    #[arg(long, default_value_t = 900)]
+    visibility_timeout_secs: u64,
+    /// Base of the growing visibility timeout for messages that still fail, in seconds.
+    #[arg(long, default_value_t = 60)]
+    retry_base_secs: u64,
+    /// Messages received more often than this are reported as poison and left
+    /// for the queue's dead-letter policy.
+    #[arg(long, default_value_t = 10)]
+    poison_receives: u32,
+}
+
+#[derive(Args)]
 struct SampleArgs {
     /// Number of records.
     #[arg(long, short, default_value_t = 100)]
@@ -147,6 +176,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Lambda(args) => lambda(args),
         Command::Check(args) => check(args),
+        Command::Redrive(args) => redrive(args),
         Command::Test(args) => test(args),
         Command::Sample(args) => sample(args),
         Command::Compile(args) => compile(args),
@@ -209,6 +239,66 @@ fn lambda(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         .build()?
         .block_on(relay::lambda::run(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let options = relay::redrive::RedriveOptions {
+        max_messages: args.max_messages,
+        time_budget: std::time::Duration::from_secs(args.time_budget_secs),
+        visibility_timeout: std::time::Duration::from_secs(args.visibility_timeout_secs),
+        retry_base: std::time::Duration::from_secs(args.retry_base_secs),
+        poison_receives: args.poison_receives,
+        dry_run: args.dry_run,
+    };
+    let human = std::io::stdout().is_terminal();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let sqs = relay::lambda::sqs_client().await;
+            let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+            if options.dry_run {
+                let report = relay.parked_report(&options).await?;
+                if human {
+                    println!("{} parked messages ({} unreadable)", report.messages, report.unreadable);
+                    for (title, counts) in [
+                        ("by table", &report.by_table),
+                        ("by event type", &report.by_event_type),
+                        ("by reason", &report.by_reason),
+                        ("by age", &report.by_age),
+                    ] {
+                        println!("{title}:");
+                        for (key, count) in counts {
+                            println!("  {count:>7}  {key}");
+                        }
+                    }
+                } else {
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let summary = relay.redrive(&options).await?;
+            if human {
+                println!(
+                    "received {}, republished {}, re-transformed {} ({} events), deleted {}, still failing {}, poison {}",
+                    summary.received,
+                    summary.republished,
+                    summary.retransformed,
+                    summary.retransformed_events,
+                    summary.deleted,
+                    summary.still_failing,
+                    summary.poison
+                );
+            } else {
+                println!("{}", serde_json::to_string(&summary)?);
+            }
+            Ok(if summary.still_failing == 0 && summary.poison == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        })
 }
 
 fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
@@ -310,7 +400,11 @@ fn sample(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let text = serde_json::to_string_pretty(&relay::sample::generate(&opts))?;
     match &args.output {
         Some(path) => write_file(path, text.as_bytes())?,
-        None => println!("{text}"),
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}")?;
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

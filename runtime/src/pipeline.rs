@@ -73,15 +73,15 @@ pub struct BatchOutcome {
 }
 
 /// A table's route: its transform instance.
-struct Route {
-    instance: TransformInstance,
+pub(crate) struct Route {
+    pub(crate) instance: TransformInstance,
 }
 
 /// The relay: routes, publisher and fallback, set up once per process.
 pub struct Relay {
-    routes: BTreeMap<String, Route>,
-    publisher: Publisher,
-    fallback: Fallback,
+    pub(crate) routes: BTreeMap<String, Route>,
+    pub(crate) publisher: Publisher,
+    pub(crate) fallback: Fallback,
 }
 
 /// What became of one record's work.
@@ -337,6 +337,7 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str) -> Envelope {
         sequence_number: m.incoming.sequence_number.clone(),
         item: m.item.clone(),
         event_type: None,
+        index: None,
         eid: None,
         key: None,
         body: None,
@@ -350,6 +351,7 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str) -> Envelope {
             let event = &events[unit];
             envelope.kind = ParcelKind::Event;
             envelope.event_type = Some(event.event_type.clone());
+            envelope.index = Some(unit as u32);
             envelope.key = event.key.clone();
             envelope.eid = serde_json::from_str::<Value>(event.body.get())
                 .ok()
