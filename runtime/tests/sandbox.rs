@@ -64,7 +64,9 @@ fn well_behaved_record_produces_its_event() {
     let events = instance.transform(&record("ok")).expect("ok mode succeeds");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "hostile.ok");
-    assert_eq!(events[0].body.get(), r#"{"ok":true}"#);
+    let body: serde_json::Value = serde_json::from_str(events[0].body.get()).unwrap();
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["metadata"]["eid"], relay_sdk::eid(&record("ok"), 0));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod moto;
 pub mod nakadi;
 pub mod runtime_api;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //!
 //! | mode | behaviour |
 //! |---|---|
-//! | `ok` | one event `{"ok":true}` of type `hostile.ok` |
+//! | `ok` | one business event `{"ok":true,"metadata":{..}}` of type `hostile.ok` |
 //! | `loop` | spins forever |
 //! | `alloc` | allocates and touches 1 MiB blocks forever |
 //! | `alloc-small` | allocates and touches 4 MiB once, then behaves like `ok` |
@@ -21,7 +21,7 @@
 
 use std::hint::black_box;
 
-use relay_sdk::{Event, Record, Transform, TransformError};
+use relay_sdk::{BusinessEvent, Event, Record, Transform, TransformError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,7 +86,7 @@ impl Transform for Hostile {
             .and_then(|mode| mode.as_str())
             .unwrap_or(&self.mode);
         match mode {
-            "ok" => event(json!({"ok": true})),
+            "ok" => Ok(vec![BusinessEvent::new(EVENT_TYPE, &json!({"ok": true})).build(record, 0)?]),
             "loop" => {
                 let mut n: u64 = 0;
                 loop {

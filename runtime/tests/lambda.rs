@@ -1,0 +1,302 @@
+//! The relay as it runs in production: the real binary as a Lambda function
+//! under a Runtime API harness, moto as SQS, and a Nakadi-compatible bus
+//! that can be told to fail. Every change must end up published, parked or
+//! reported back to Lambda.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::nakadi::Fault;
+use support::stack::{checkpoint, eid, insert, records, sample, Stack, StackOptions, EVENT_TYPE};
+
+const INVOKE: Duration = Duration::from_secs(30);
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn eids_of(parked: &[Value]) -> Vec<String> {
+    parked
+        .iter()
+        .filter_map(|p| p["eid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Per item, the bus must have accepted events in stream order.
+fn assert_item_order(stack: &Stack, recs: &[relay_sdk::Record]) {
+    let position: HashMap<String, usize> = recs.iter().enumerate().map(|(i, r)| (eid(r), i)).collect();
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for accepted in stack.nakadi.accepted_eids() {
+        let i = position[&accepted];
+        let item = recs[i].keys.to_string();
+        if let Some(&previous) = last.get(&item) {
+            assert!(previous < i, "item {item}: record {i} was published after record {previous}");
+        }
+        last.insert(item, i);
+    }
+}
+
+#[test]
+fn happy_path_publishes_every_record_in_order() {
+    let mut stack = Stack::start("happy", StackOptions::default());
+    let batch = sample(60, 1);
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let recs = records(&batch);
+    assert_eq!(sorted(stack.nakadi.accepted_eids()), sorted(recs.iter().map(eid).collect()));
+    assert_item_order(&stack, &recs);
+    assert!(stack.parked().is_empty());
+    for request in stack.nakadi.requests() {
+        assert_eq!(request.auth.as_deref(), Some("Bearer secret-token"));
+        assert!(request.flow_id.is_some(), "X-Flow-Id is sent");
+        assert_eq!(request.event_type, EVENT_TYPE);
+    }
+    // A warm second invocation reuses everything.
+    let batch = sample(10, 2);
+    let response = stack.invoke(&batch, INVOKE).expect("second invocation");
+    assert_eq!(checkpoint(&response), None);
+    assert!(stack.log().contains("\"request_id\""), "logs carry the request id");
+    assert!(stack.log().contains("\"RecordsIn\":10"), "an EMF metrics line per invocation");
+}
+
+#[test]
+fn bus_flaps_then_recovers() {
+    let mut stack = Stack::start(
+        "flaps",
+        StackOptions {
+            max_attempts: 5,
+            ..StackOptions::default()
+        },
+    );
+    stack.nakadi.script(vec![
+        Fault::Status(503),
+        Fault::Disconnect,
+        Fault::Status(429),
+        Fault::Status(500),
+    ]);
+    let batch = sample(20, 3);
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+    let recs = records(&batch);
+    assert_eq!(sorted(stack.nakadi.accepted_eids()), sorted(recs.iter().map(eid).collect()));
+    assert_item_order(&stack, &recs);
+    assert!(stack.parked().is_empty(), "nothing needed parking");
+    assert!(stack.nakadi.requests().len() >= 5, "it retried");
+}
+
+#[test]
+fn bus_down_parks_everything_and_reports_success() {
+    let mut stack = Stack::start("bus-down", StackOptions::default());
+    stack.nakadi.respond_status(503, None);
+    let batch = sample(25, 4);
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None, "parked counts as delivered");
+    assert!(stack.nakadi.accepted().is_empty());
+    let parked = stack.parked();
+    let mut parked_eids = eids_of(&parked);
+    parked_eids.sort();
+    let mut expected: Vec<String> = records(&batch).iter().map(eid).collect();
+    expected.sort();
+    assert_eq!(parked_eids, expected, "every event is parked, once");
+    for envelope in &parked {
+        assert_eq!(envelope["version"], 1);
+        assert_eq!(envelope["kind"], "event");
+        assert_eq!(envelope["table"], "orders");
+        assert_eq!(envelope["event_type"], EVENT_TYPE);
+        assert!(envelope["body"]["metadata"]["eid"].is_string());
+        assert!(envelope["sequence_number"].is_string());
+        assert!(envelope["parked_at"].is_string());
+        assert!(envelope["attempts"].as_u64().unwrap() <= 3);
+    }
+    // The first event of each item was tried; the rest waited behind it.
+    assert!(parked.iter().any(|p| p["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("status 503")));
+}
+
+#[test]
+fn bus_down_and_sqs_down_reports_the_first_record() {
+    let mut stack = Stack::start("all-down", StackOptions::default());
+    stack.nakadi.refuse_connections();
+    stack.moto.stop();
+    let batch = sample(15, 5);
+    let first = records(&batch)[0].sequence_number.clone();
+    let response = stack.invoke(&batch, INVOKE).expect("invocation answers");
+    assert_eq!(checkpoint(&response), Some(first));
+    assert!(stack.log().contains("could neither publish nor park"));
+}
+
+#[test]
+fn partial_207_publishes_the_rest_and_parks_the_failed_item() {
+    let mut stack = Stack::start("partial", StackOptions::default());
+    let batch = sample(40, 6);
+    let recs = records(&batch);
+    // The first event of one item with several changes keeps failing.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for r in &recs {
+        *counts.entry(r.keys.to_string()).or_default() += 1;
+    }
+    let victim = recs
+        .iter()
+        .find(|r| counts[&r.keys.to_string()] >= 2)
+        .expect("an item with two changes");
+    stack.nakadi.fail_eids([eid(victim)]);
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+
+    let item_events: Vec<String> = recs
+        .iter()
+        .filter(|r| r.keys == victim.keys)
+        .map(eid)
+        .collect();
+    let parked = eids_of(&stack.parked());
+    assert_eq!(parked.len(), item_events.len(), "only the victim's item is parked");
+    let parked_set: HashSet<&String> = parked.iter().collect();
+    for e in &item_events {
+        assert!(parked_set.contains(e), "{e} of the failing item is parked");
+    }
+    let accepted = stack.nakadi.accepted_eids();
+    assert_eq!(accepted.len() + parked.len(), recs.len());
+    for e in &item_events {
+        assert!(!accepted.contains(e), "no event overtakes the failed one");
+    }
+    assert_item_order(&stack, &recs);
+}
+
+#[test]
+fn unprocessable_batch_parks_only_the_invalid_event() {
+    let mut stack = Stack::start("unprocessable", StackOptions::default());
+    let batch = sample(12, 7);
+    let recs = records(&batch);
+    let invalid = eid(&recs[3]);
+    stack.nakadi.reject_eids([invalid.clone()]);
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+    let parked = stack.parked();
+    let item_of_invalid: Vec<String> = recs
+        .iter()
+        .filter(|r| r.keys == recs[3].keys && r.sequence_number >= recs[3].sequence_number)
+        .map(eid)
+        .collect();
+    let mut parked_eids = eids_of(&parked);
+    parked_eids.sort();
+    let mut expected = item_of_invalid.clone();
+    expected.sort();
+    assert_eq!(parked_eids, expected);
+    let invalid_envelope = parked.iter().find(|p| p["eid"] == invalid.as_str()).unwrap();
+    assert!(
+        invalid_envelope["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("rejected by the bus:"),
+        "{invalid_envelope}"
+    );
+    assert_eq!(
+        stack.nakadi.accepted_eids().len() + parked.len(),
+        recs.len(),
+        "the good events of the rejected batch were resent"
+    );
+}
+
+#[test]
+fn transform_trap_parks_the_raw_record_with_the_reason() {
+    let mut stack = Stack::start(
+        "trap",
+        StackOptions {
+            orders_module: "hostile",
+            orders_settings: r#"{ mode = "ok" }"#,
+            ..StackOptions::default()
+        },
+    );
+    let batch = json!({"Records": [
+        insert("orders", "100", "A", json!({})),
+        insert("orders", "200", "B", json!({"mode": {"S": "panic"}})),
+        insert("orders", "300", "C", json!({})),
+    ]});
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+    assert_eq!(stack.nakadi.accepted().len(), 2);
+    let parked = stack.parked();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["kind"], "record");
+    assert_eq!(parked[0]["sequence_number"], "200");
+    assert_eq!(parked[0]["record"]["eventID"], "ev-200", "the raw record is kept");
+    let reason = parked[0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("transform hostile failed on record 200") && reason.contains("hostile panic"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn malformed_record_and_unknown_table_are_parked_not_dropped() {
+    let mut stack = Stack::start("malformed", StackOptions::default());
+    let mut malformed = insert("orders", "200", "B", json!({}));
+    malformed["dynamodb"]["NewImage"]["total"] = json!({"N": "twelve"});
+    let batch = json!({"Records": [
+        insert("orders", "100", "A", json!({})),
+        malformed,
+        insert("payments", "300", "C", json!({})),
+        insert("orders", "400", "D", json!({})),
+    ]});
+    let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+    assert_eq!(stack.nakadi.accepted().len(), 2);
+    let mut parked = stack.parked();
+    parked.sort_by_key(|p| p["sequence_number"].as_str().unwrap().to_owned());
+    assert_eq!(parked.len(), 2);
+    assert_eq!(parked[0]["kind"], "record");
+    let reason = parked[0]["last_error"].as_str().unwrap();
+    assert!(reason.contains("cannot decode") && reason.contains("total"), "{reason}");
+    assert_eq!(parked[1]["table"], "payments");
+    assert!(
+        parked[1]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no transform is configured for table \"payments\""),
+        "{}",
+        parked[1]
+    );
+}
+
+#[test]
+fn a_hanging_bus_is_given_up_before_the_deadline() {
+    let mut stack = Stack::start(
+        "deadline",
+        StackOptions {
+            max_attempts: 50,
+            request_timeout_ms: 10_000,
+            deadline_margin_ms: 1_500,
+            ..StackOptions::default()
+        },
+    );
+    stack.nakadi.hang(Duration::from_secs(20));
+    let batch = sample(10, 8);
+    let started = Instant::now();
+    let response = stack
+        .invoke(&batch, Duration::from_secs(4))
+        .expect("invocation answers");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "answered before the deadline, took {took:?}"
+    );
+    assert_eq!(checkpoint(&response), None);
+    // The hanging requests may or may not have been accepted in the end
+    // (the outcome of a timeout is unknown); every event is parked anyway.
+    assert_eq!(eids_of(&stack.parked()).len(), 10);
+}
+
+#[test]
+fn not_a_stream_event_fails_the_invocation() {
+    let mut stack = Stack::start("garbage", StackOptions::default());
+    let err = stack
+        .invoke(&json!({"hello": "world"}), INVOKE)
+        .expect_err("the whole batch is handed back");
+    assert!(format!("{err:?}").contains("not a DynamoDB Streams event"), "{err:?}");
+}
