@@ -217,17 +217,13 @@ impl RawConfig {
             problem,
             example,
         };
-        let url = overrides
-            .bus_url
-            .clone()
-            .or(self.bus.url)
-            .ok_or_else(|| {
-                invalid(
-                    "bus.url",
-                    "missing (set it in the file or RELAY_BUS_URL)".into(),
-                    r#"[bus] url = "https://nakadi.example.com""#,
-                )
-            })?;
+        let url = overrides.bus_url.clone().or(self.bus.url).ok_or_else(|| {
+            invalid(
+                "bus.url",
+                "missing (set it in the file or RELAY_BUS_URL)".into(),
+                r#"[bus] url = "https://nakadi.example.com""#,
+            )
+        })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
                 "bus.url",
@@ -355,10 +351,7 @@ mod tests {
         );
         assert_eq!(orders.settings, r#"{"data_type":"payment-order"}"#);
         assert_eq!(orders.limits.cpu_budget_ms, 250);
-        assert_eq!(
-            orders.limits.memory_bytes,
-            Limits::default().memory_bytes
-        );
+        assert_eq!(orders.limits.memory_bytes, Limits::default().memory_bytes);
         assert_eq!(config.tables["payments"].settings, "{}");
         assert_eq!(config.retry, RetryConfig::default());
     }
@@ -378,8 +371,11 @@ mod tests {
 
     #[test]
     fn validate_rejects_unknown_keys_with_position() {
-        let err = validate(&GOOD.replace("[bus]", "[bus]\nurll = 1"), &Overrides::default())
-            .unwrap_err();
+        let err = validate(
+            &GOOD.replace("[bus]", "[bus]\nurll = 1"),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown field `urll`"), "{err}");
     }
 
@@ -410,7 +406,10 @@ mod tests {
     fn validate_rejects_unknown_limit() {
         let text = GOOD.replace("cpu_budget_ms = 250", "cpu_budget = 250");
         let err = validate(&text, &Overrides::default()).unwrap_err();
-        assert!(err.to_string().contains("unknown field `cpu_budget`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `cpu_budget`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -100,40 +100,53 @@ pub enum ParkError {
 pub struct Fallback {
     client: aws_sdk_sqs::Client,
     queue_url: String,
-    max_message_bytes: usize,
+    max_message_bytes: tokio::sync::OnceCell<usize>,
     fifo: bool,
 }
 
 impl Fallback {
-    /// Connects to the queue and reads its maximum message size; when that
-    /// fails (SQS down at start-up) it assumes 256 KiB and carries on.
-    pub async fn connect(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        let max_message_bytes = match client
+    /// A fallback for the queue. Nothing is sent until something must be
+    /// parked, so SQS is not on the path of a cold start.
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Fallback {
+            fifo: queue_url.ends_with(".fifo"),
+            client,
+            queue_url,
+            max_message_bytes: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The queue's maximum message size, read once from its attributes; when
+    /// that fails (SQS down) 256 KiB is assumed for this time.
+    async fn max_message_bytes(&self) -> usize {
+        if let Some(max) = self.max_message_bytes.get() {
+            return *max;
+        }
+        match self
+            .client
             .get_queue_attributes()
-            .queue_url(&queue_url)
+            .queue_url(&self.queue_url)
             .attribute_names(QueueAttributeName::MaximumMessageSize)
             .send()
             .await
         {
-            Ok(out) => out
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+            Ok(out) => {
+                let max = out
+                    .attributes()
+                    .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+                let _ = self.max_message_bytes.set(max);
+                max
+            }
             Err(e) => {
                 tracing::warn!(
-                    queue_url,
+                    queue_url = self.queue_url,
                     "cannot read the fallback queue's attributes, assuming 256 KiB messages: {}",
                     aws_sdk_sqs::error::DisplayErrorContext(&e)
                 );
                 DEFAULT_MAX_MESSAGE_BYTES
             }
-        };
-        Fallback {
-            fifo: queue_url.ends_with(".fifo"),
-            client,
-            queue_url,
-            max_message_bytes,
         }
     }
 
@@ -147,17 +160,13 @@ impl Fallback {
         &self.queue_url
     }
 
-    /// The queue's maximum message size in bytes.
-    pub fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes
-    }
-
     /// Parks each envelope; returns per envelope whether it is in the queue.
     pub async fn park(&self, envelopes: &[Envelope]) -> Vec<Result<(), ParkError>> {
+        let max_message_bytes = self.max_message_bytes().await;
         let mut results: Vec<Option<Result<(), ParkError>>> = vec![None; envelopes.len()];
         let mut bodies: Vec<(usize, String)> = Vec::new();
         for (i, envelope) in envelopes.iter().enumerate() {
-            match encode(envelope, self.max_message_bytes) {
+            match encode(envelope, max_message_bytes) {
                 Ok(body) => bodies.push((i, body)),
                 Err(e) => results[i] = Some(Err(e)),
             }
@@ -167,7 +176,7 @@ impl Fallback {
         let mut batch_bytes = 0;
         for (i, body) in bodies {
             if batch.len() == MAX_BATCH_ENTRIES
-                || (!batch.is_empty() && batch_bytes + body.len() > self.max_message_bytes)
+                || (!batch.is_empty() && batch_bytes + body.len() > max_message_bytes)
             {
                 self.send_batch(envelopes, std::mem::take(&mut batch), &mut results)
                     .await;
@@ -410,6 +419,9 @@ mod tests {
             })
             .collect();
         let err = encode(&envelope(&format!(r#"{{"n":"{noise}"}}"#)), 4096).unwrap_err();
-        assert!(matches!(err, ParkError::TooLarge { max: 4096, .. }), "{err}");
+        assert!(
+            matches!(err, ParkError::TooLarge { max: 4096, .. }),
+            "{err}"
+        );
     }
 }

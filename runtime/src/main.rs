@@ -186,8 +186,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // A reader such as `head` that stops early is not an error.
         Err(e)
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             ExitCode::SUCCESS
@@ -217,7 +216,10 @@ fn init_logging() {
 impl ConfigArgs {
     fn from_env() -> anyhow::Result<Self> {
         let config = std::env::var_os(relay::config::CONFIG_ENV).with_context(|| {
-            format!("{} must name the configuration file", relay::config::CONFIG_ENV)
+            format!(
+                "{} must name the configuration file",
+                relay::config::CONFIG_ENV
+            )
         })?;
         Ok(ConfigArgs {
             config: config.into(),
@@ -325,7 +327,11 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     }
     println!("bus: {}", config.bus.url);
     println!("fallback queue: {}", config.fallback_queue_url);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -364,13 +370,13 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     if !run.failures.is_empty() {
-        eprintln!(
-            "{} of {} records failed",
-            run.failures.len(),
-            run.records
-        );
+        eprintln!("{} of {} records failed", run.failures.len(), run.records);
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Settings are inline JSON or a path to a JSON file; either way a JSON object.
@@ -381,8 +387,9 @@ fn read_settings(arg: &str) -> anyhow::Result<String> {
         std::fs::read_to_string(arg)
             .with_context(|| format!("cannot read the settings file {arg}"))?
     };
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("settings are not JSON (example: '{{\"data_type\": \"order\"}}'): {arg}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!("settings are not JSON (example: '{{\"data_type\": \"order\"}}'): {arg}")
+    })?;
     anyhow::ensure!(
         value.is_object(),
         "settings must be a JSON object, such as '{{\"data_type\": \"order\"}}', not {arg}"

@@ -122,7 +122,7 @@ impl Relay {
         Ok(Relay {
             routes,
             publisher: Publisher::new(&config.bus, config.retry)?,
-            fallback: Fallback::connect(sqs, config.fallback_queue_url.clone()).await,
+            fallback: Fallback::new(sqs, config.fallback_queue_url.clone()),
         })
     }
 
@@ -149,7 +149,11 @@ impl Relay {
     }
 
     /// Decode results in, events (or a reason to park the record) out.
-    fn transform<'a>(&mut self, batch: &'a [Incoming], stats: &mut InvocationStats) -> Vec<Mapped<'a>> {
+    fn transform<'a>(
+        &mut self,
+        batch: &'a [Incoming],
+        stats: &mut InvocationStats,
+    ) -> Vec<Mapped<'a>> {
         batch
             .iter()
             .map(|incoming| {
@@ -164,12 +168,24 @@ impl Relay {
                         let outcome = match self.routes.get_mut(&record.table) {
                             None => {
                                 stats.unknown_table += 1;
-                                tracing::warn!(record = incoming.label(), table = record.table, "no transform is configured for the table");
-                                Err(format!("no transform is configured for table {:?}", record.table))
+                                tracing::warn!(
+                                    record = incoming.label(),
+                                    table = record.table,
+                                    "no transform is configured for the table"
+                                );
+                                Err(format!(
+                                    "no transform is configured for table {:?}",
+                                    record.table
+                                ))
                             }
                             Some(route) => route.instance.transform(record).map_err(|e| {
                                 stats.transform_errors += 1;
-                                tracing::warn!(record = incoming.label(), table = record.table, error = e.kind.label(), "{e}");
+                                tracing::warn!(
+                                    record = incoming.label(),
+                                    table = record.table,
+                                    error = e.kind.label(),
+                                    "{e}"
+                                );
                                 e.to_string()
                             }),
                         };
@@ -273,7 +289,11 @@ impl Relay {
             }
             for item in blocked.into_iter().flatten() {
                 let slot = index[item.as_str()];
-                park_rest(mapped, &mut items[slot], "an earlier event of the same item could not be published and was parked");
+                park_rest(
+                    mapped,
+                    &mut items[slot],
+                    "an earlier event of the same item could not be published and was parked",
+                );
             }
         }
     }
@@ -306,7 +326,11 @@ impl Relay {
                     } else {
                         stats.records_parked += 1;
                     }
-                    tracing::warn!(record = m.incoming.label(), reason = m.reasons[u].as_str(), "parked in the fallback queue");
+                    tracing::warn!(
+                        record = m.incoming.label(),
+                        reason = m.reasons[u].as_str(),
+                        "parked in the fallback queue"
+                    );
                 }
                 Err(e) => tracing::error!(
                     record = m.incoming.label(),
@@ -355,7 +379,11 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str) -> Envelope {
             envelope.key = event.key.clone();
             envelope.eid = serde_json::from_str::<Value>(event.body.get())
                 .ok()
-                .and_then(|b| b.pointer("/metadata/eid").and_then(Value::as_str).map(str::to_owned));
+                .and_then(|b| {
+                    b.pointer("/metadata/eid")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
             envelope.body = Some(event.body.clone());
         }
         Err(_) => {
@@ -369,7 +397,7 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str) -> Envelope {
 fn respond(mapped: &[Mapped<'_>], stats: &mut InvocationStats) -> BatchResponse {
     let failed: Vec<&Mapped<'_>> = mapped
         .iter()
-        .filter(|m| m.settled.iter().any(|s| *s == Settled::Open))
+        .filter(|m| m.settled.contains(&Settled::Open))
         .collect();
     stats.records_failed = failed.len();
     let Some(first) = failed.first() else {
@@ -383,7 +411,11 @@ fn respond(mapped: &[Mapped<'_>], stats: &mut InvocationStats) -> BatchResponse 
         .incoming
         .sequence_number
         .clone()
-        .or_else(|| mapped.iter().find_map(|m| m.incoming.sequence_number.clone()))
+        .or_else(|| {
+            mapped
+                .iter()
+                .find_map(|m| m.incoming.sequence_number.clone())
+        })
         .unwrap_or_else(|| "0".to_owned());
     tracing::error!(
         checkpoint = identifier.as_str(),

@@ -8,7 +8,7 @@
 //! stays in the queue with a visibility timeout that grows with each receive;
 //! past the queue's `maxReceiveCount` SQS moves it to the dead-letter queue.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,7 +37,8 @@ pub struct RedriveOptions {
     /// `base × 2^(receives − 1)`, at most 12 hours.
     pub retry_base: Duration,
     /// Messages received more often than this are reported as poison and
-    /// left alone for the queue's dead-letter policy.
+    /// left alone for the queue's dead-letter policy; the later messages of
+    /// their item wait behind them.
     pub poison_receives: u32,
     /// Only count what is parked; change nothing.
     pub dry_run: bool,
@@ -124,6 +125,9 @@ impl Relay {
         let mut order: Vec<usize> = (0..messages.len()).collect();
         order.sort_by(|&a, &b| sort_key(&messages[a]).cmp(&sort_key(&messages[b])));
         let mut poison = Vec::new();
+        // Items with a poison message: their later messages wait behind it.
+        let mut held_items: HashSet<String> = HashSet::new();
+        let mut held = Vec::new();
         for m in order {
             let received = &messages[m];
             let envelope = match &received.envelope {
@@ -140,6 +144,7 @@ impl Relay {
                         "parked message keeps failing; left for the dead-letter queue"
                     );
                     poison.push(m);
+                    held_items.extend(envelope.item.clone());
                     continue;
                 }
                 Ok(envelope) => envelope,
@@ -148,6 +153,15 @@ impl Relay {
                 .item
                 .clone()
                 .unwrap_or_else(|| format!("message:{}", received.id));
+            if held_items.contains(&item) {
+                tracing::warn!(
+                    message_id = received.id,
+                    sequence_number = envelope.sequence_number.as_deref(),
+                    "an earlier parked message of the same item is poison; this one waits behind it"
+                );
+                held.push(m);
+                continue;
+            }
             let slot = *slots.entry(item).or_insert_with(|| {
                 items.push(VecDeque::new());
                 items.len() - 1
@@ -159,6 +173,9 @@ impl Relay {
         // Work per message: events still to publish; None until known.
         let mut remaining: Vec<Option<usize>> = vec![None; messages.len()];
         let mut failed = vec![false; messages.len()];
+        for &m in &held {
+            failed[m] = true;
+        }
         let mut queues: Vec<VecDeque<Unit>> = items
             .into_iter()
             .map(|q| q.into_iter().map(Unit::Message).collect())
@@ -178,7 +195,10 @@ impl Relay {
                         Ok(events) => {
                             remaining[m] = Some(events.len());
                             if events.is_empty() {
+                                // Done; the next message of the item may be
+                                // a record too: look at it before the wave.
                                 summary.retransformed += 1;
+                                continue;
                             }
                             for event in events.into_iter().rev() {
                                 queue.push_front(Unit::Derived(m, event));
@@ -211,7 +231,10 @@ impl Relay {
                         let envelope = messages[*m].envelope.as_ref().expect("readable");
                         Outbound {
                             event_type: envelope.event_type.as_deref().unwrap_or_default(),
-                            body: envelope.body.as_deref().expect("parked events carry a body"),
+                            body: envelope
+                                .body
+                                .as_deref()
+                                .expect("parked events carry a body"),
                         }
                     }
                     Unit::Derived(_, event) => Outbound {
@@ -302,7 +325,8 @@ impl Relay {
                 report.unreadable += 1;
                 continue;
             };
-            let count = |map: &mut BTreeMap<String, usize>, key: String| *map.entry(key).or_default() += 1;
+            let count =
+                |map: &mut BTreeMap<String, usize>, key: String| *map.entry(key).or_default() += 1;
             count(
                 &mut report.by_table,
                 envelope.table.clone().unwrap_or_else(|| "(unknown)".into()),
@@ -378,7 +402,10 @@ impl Relay {
             empty_polls = 0;
             for message in batch {
                 let id = message.message_id().unwrap_or_default().to_owned();
-                if messages.iter().any(|m| m.id == id) {
+                // Received again (its visibility ran out meanwhile): only the
+                // newest receipt handle is valid.
+                if let Some(known) = messages.iter_mut().find(|m| m.id == id) {
+                    known.receipt = message.receipt_handle().unwrap_or_default().to_owned();
                     continue;
                 }
                 messages.push(Received {
@@ -526,7 +553,11 @@ fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b.get(19) == Some(&b'.') { num(20..23)? } else { 0 };
+    let ms = if b.get(19) == Some(&b'.') {
+        num(20..23)?
+    } else {
+        0
+    };
     // Days from civil (Howard Hinnant).
     let y = if mo <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);

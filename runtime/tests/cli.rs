@@ -126,7 +126,11 @@ fn same_input_twice_gives_identical_output_eids_included() {
         text(&out.stdout)
     };
     let (first, second) = (run(), run());
-    assert_eq!(first.lines().count(), 60, "one data change event per record");
+    assert_eq!(
+        first.lines().count(),
+        60,
+        "one data change event per record"
+    );
     assert_eq!(first, second);
     let eids: std::collections::HashSet<String> = first
         .lines()
@@ -224,15 +228,30 @@ fn unusable_inputs_get_clear_errors() {
     let event = support::fixture(EXAMPLES[0].1);
 
     // Settings the transform refuses.
-    let out = relay(&["test", "-t", s(&wasm), "-e", s(&event), "-s", r#"{"colour":"red"}"#]);
+    let out = relay(&[
+        "test",
+        "-t",
+        s(&wasm),
+        "-e",
+        s(&event),
+        "-s",
+        r#"{"colour":"red"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("data-change refused its settings"), "{stderr}");
+    assert!(
+        stderr.contains("data-change refused its settings"),
+        "{stderr}"
+    );
 
     // Settings that are not JSON.
     let out = relay(&["test", "-t", s(&wasm), "-e", s(&event), "-s", "{nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not JSON"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not JSON"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A file that is not a component.
     let out = relay(&["test", "-t", s(&event), "-e", s(&event)]);
@@ -247,7 +266,19 @@ fn unusable_inputs_get_clear_errors() {
     let dir = scratch("bad-input");
     let junk = dir.join("junk.json");
     std::fs::write(&junk, r#"{"hello": "world"}"#).unwrap();
-    let out = relay(&["test", "-t", s(&wasm), "-e", s(&junk), "-s", r#"{"data_type":"x"}"#]);
+    let out = relay(&[
+        "test",
+        "-t",
+        s(&wasm),
+        "-e",
+        s(&junk),
+        "-s",
+        r#"{"data_type":"x"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("junk.json"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("junk.json"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -142,7 +142,8 @@ fn every_change_is_published_parked_or_handed_back() {
             checkpoints += 1;
         }
         // Per item, what the bus accepted follows stream order.
-        let position: HashMap<&String, usize> = eids.iter().enumerate().map(|(i, e)| (e, i)).collect();
+        let position: HashMap<&String, usize> =
+            eids.iter().enumerate().map(|(i, e)| (e, i)).collect();
         let mut last: HashMap<String, usize> = HashMap::new();
         for e in stack.nakadi.accepted_eids() {
             let i = position[&e];

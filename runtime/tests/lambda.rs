@@ -28,13 +28,17 @@ fn eids_of(parked: &[Value]) -> Vec<String> {
 
 /// Per item, the bus must have accepted events in stream order.
 fn assert_item_order(stack: &Stack, recs: &[relay_sdk::Record]) {
-    let position: HashMap<String, usize> = recs.iter().enumerate().map(|(i, r)| (eid(r), i)).collect();
+    let position: HashMap<String, usize> =
+        recs.iter().enumerate().map(|(i, r)| (eid(r), i)).collect();
     let mut last: HashMap<String, usize> = HashMap::new();
     for accepted in stack.nakadi.accepted_eids() {
         let i = position[&accepted];
         let item = recs[i].keys.to_string();
         if let Some(&previous) = last.get(&item) {
-            assert!(previous < i, "item {item}: record {i} was published after record {previous}");
+            assert!(
+                previous < i,
+                "item {item}: record {i} was published after record {previous}"
+            );
         }
         last.insert(item, i);
     }
@@ -47,7 +51,10 @@ fn happy_path_publishes_every_record_in_order() {
     let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
     assert_eq!(response, json!({"batchItemFailures": []}));
     let recs = records(&batch);
-    assert_eq!(sorted(stack.nakadi.accepted_eids()), sorted(recs.iter().map(eid).collect()));
+    assert_eq!(
+        sorted(stack.nakadi.accepted_eids()),
+        sorted(recs.iter().map(eid).collect())
+    );
     assert_item_order(&stack, &recs);
     assert!(stack.parked().is_empty());
     for request in stack.nakadi.requests() {
@@ -59,8 +66,14 @@ fn happy_path_publishes_every_record_in_order() {
     let batch = sample(10, 2);
     let response = stack.invoke(&batch, INVOKE).expect("second invocation");
     assert_eq!(checkpoint(&response), None);
-    assert!(stack.log().contains("\"request_id\""), "logs carry the request id");
-    assert!(stack.log().contains("\"RecordsIn\":10"), "an EMF metrics line per invocation");
+    assert!(
+        stack.log().contains("\"request_id\""),
+        "logs carry the request id"
+    );
+    assert!(
+        stack.log().contains("\"RecordsIn\":10"),
+        "an EMF metrics line per invocation"
+    );
 }
 
 #[test]
@@ -82,7 +95,10 @@ fn bus_flaps_then_recovers() {
     let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
     assert_eq!(checkpoint(&response), None);
     let recs = records(&batch);
-    assert_eq!(sorted(stack.nakadi.accepted_eids()), sorted(recs.iter().map(eid).collect()));
+    assert_eq!(
+        sorted(stack.nakadi.accepted_eids()),
+        sorted(recs.iter().map(eid).collect())
+    );
     assert_item_order(&stack, &recs);
     assert!(stack.parked().is_empty(), "nothing needed parking");
     assert!(stack.nakadi.requests().len() >= 5, "it retried");
@@ -113,10 +129,9 @@ fn bus_down_parks_everything_and_reports_success() {
         assert!(envelope["attempts"].as_u64().unwrap() <= 3);
     }
     // The first event of each item was tried; the rest waited behind it.
-    assert!(parked.iter().any(|p| p["last_error"]
-        .as_str()
-        .unwrap()
-        .contains("status 503")));
+    assert!(parked
+        .iter()
+        .any(|p| p["last_error"].as_str().unwrap().contains("status 503")));
 }
 
 #[test]
@@ -155,7 +170,11 @@ fn partial_207_publishes_the_rest_and_parks_the_failed_item() {
         .map(eid)
         .collect();
     let parked = eids_of(&stack.parked());
-    assert_eq!(parked.len(), item_events.len(), "only the victim's item is parked");
+    assert_eq!(
+        parked.len(),
+        item_events.len(),
+        "only the victim's item is parked"
+    );
     let parked_set: HashSet<&String> = parked.iter().collect();
     for e in &item_events {
         assert!(parked_set.contains(e), "{e} of the failing item is parked");
@@ -188,7 +207,10 @@ fn unprocessable_batch_parks_only_the_invalid_event() {
     let mut expected = item_of_invalid.clone();
     expected.sort();
     assert_eq!(parked_eids, expected);
-    let invalid_envelope = parked.iter().find(|p| p["eid"] == invalid.as_str()).unwrap();
+    let invalid_envelope = parked
+        .iter()
+        .find(|p| p["eid"] == invalid.as_str())
+        .unwrap();
     assert!(
         invalid_envelope["last_error"]
             .as_str()
@@ -225,10 +247,14 @@ fn transform_trap_parks_the_raw_record_with_the_reason() {
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0]["kind"], "record");
     assert_eq!(parked[0]["sequence_number"], "200");
-    assert_eq!(parked[0]["record"]["eventID"], "ev-200", "the raw record is kept");
+    assert_eq!(
+        parked[0]["record"]["eventID"], "ev-200",
+        "the raw record is kept"
+    );
     let reason = parked[0]["last_error"].as_str().unwrap();
     assert!(
-        reason.contains("transform hostile failed on record 200") && reason.contains("hostile panic"),
+        reason.contains("transform hostile failed on record 200")
+            && reason.contains("hostile panic"),
         "{reason}"
     );
 }
@@ -252,7 +278,10 @@ fn malformed_record_and_unknown_table_are_parked_not_dropped() {
     assert_eq!(parked.len(), 2);
     assert_eq!(parked[0]["kind"], "record");
     let reason = parked[0]["last_error"].as_str().unwrap();
-    assert!(reason.contains("cannot decode") && reason.contains("total"), "{reason}");
+    assert!(
+        reason.contains("cannot decode") && reason.contains("total"),
+        "{reason}"
+    );
     assert_eq!(parked[1]["table"], "payments");
     assert!(
         parked[1]["last_error"]
@@ -298,5 +327,8 @@ fn not_a_stream_event_fails_the_invocation() {
     let err = stack
         .invoke(&json!({"hello": "world"}), INVOKE)
         .expect_err("the whole batch is handed back");
-    assert!(format!("{err:?}").contains("not a DynamoDB Streams event"), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("not a DynamoDB Streams event"),
+        "{err:?}"
+    );
 }

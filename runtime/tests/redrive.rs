@@ -144,7 +144,10 @@ fn items(recs: &[Record]) -> Vec<Vec<usize>> {
         }
         by_item.entry(key).or_default().push(i);
     }
-    order.into_iter().map(|k| by_item.remove(&k).unwrap()).collect()
+    order
+        .into_iter()
+        .map(|k| by_item.remove(&k).unwrap())
+        .collect()
 }
 
 /// Rewrites the stack's config file (only the re-drive process reads it
@@ -239,7 +242,10 @@ fn redrive_drains_events_and_records_in_order_with_the_same_eids() {
         .collect();
     for event in stack.nakadi.accepted_of(EVENT_TYPE) {
         let e = event["metadata"]["eid"].as_str().unwrap();
-        assert_eq!(&event, parked_bodies[e], "the body of {e} is republished as parked");
+        assert_eq!(
+            &event, parked_bodies[e],
+            "the body of {e} is republished as parked"
+        );
     }
 
     // Only the malformed record is left, postponed for a while.
@@ -310,7 +316,10 @@ fn records_parked_by_a_broken_transform_publish_once_it_is_fixed() {
     assert_eq!(parked.len(), 12);
     for p in &parked {
         assert_eq!(p["kind"], "record", "{p}");
-        assert!(p["last_error"].as_str().unwrap().contains("told to fail"), "{p}");
+        assert!(
+            p["last_error"].as_str().unwrap().contains("told to fail"),
+            "{p}"
+        );
     }
 
     let hostile = support::guest("hostile").display().to_string();
@@ -406,17 +415,21 @@ fn a_redrive_killed_midway_is_finished_by_the_next_run() {
     let batch = sample(30, 14);
     let recs = records(&batch);
     let longest = items(&recs).iter().map(Vec::len).max().unwrap();
-    assert!(longest >= 3, "an item with three changes, so there are three waves");
+    assert!(
+        longest >= 3,
+        "an item with three changes, so there are three waves"
+    );
     let parked = park_events(&mut stack, &batch);
     let n = parked.len();
     assert_eq!(n, 30);
     let expected: HashSet<String> = recs.iter().map(eid).collect();
 
-    // The first wave goes through, the second is taken but never answered,
-    // and the process dies before it could delete anything.
+    // The first wave goes through, the later requests are taken but never
+    // answered, and the process dies before it could delete anything.
     stack.nakadi.healthy();
     stack.nakadi.clear_logs();
-    stack.nakadi.script(vec![Fault::Healthy, Fault::Hang(Duration::from_secs(15))]);
+    stack.nakadi.hang(Duration::from_secs(15));
+    stack.nakadi.script(vec![Fault::Healthy]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
         .args(["redrive", "--visibility-timeout-secs", "2"])
         .envs(stack.env())
@@ -436,7 +449,11 @@ fn a_redrive_killed_midway_is_finished_by_the_next_run() {
     child.kill().expect("kill relay redrive");
     child.wait().expect("reap relay redrive");
     let first_run = stack.nakadi.accepted_eids();
-    assert!(!first_run.is_empty() && first_run.len() < n, "{} of {n}", first_run.len());
+    assert!(
+        !first_run.is_empty() && first_run.len() < n,
+        "{} of {n}",
+        first_run.len()
+    );
 
     // Nothing was deleted: every message comes back after its visibility
     // timeout, and the next run finishes the job.
@@ -489,10 +506,12 @@ fn dry_run_counts_and_changes_nothing() {
     );
     assert_eq!(report["by_age"], json!({"< 1 hour": 9}));
     let reasons = report["by_reason"].as_object().unwrap();
-    assert_eq!(reasons.values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 9);
     assert_eq!(
-        reasons[r#"no transform is configured for table "payments""#],
-        1,
+        reasons.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        9
+    );
+    assert_eq!(
+        reasons[r#"no transform is configured for table "payments""#], 1,
         "{reasons:?}"
     );
     for reason in reasons.keys() {
@@ -557,7 +576,10 @@ fn an_item_whose_parked_event_still_fails_is_not_overtaken() {
     let recs = records(&batch);
     let all_items = items(&recs);
     // Item A fails at its first event, item B at its second.
-    let a = all_items.iter().find(|i| i.len() >= 2).expect("an item with two changes");
+    let a = all_items
+        .iter()
+        .find(|i| i.len() >= 2)
+        .expect("an item with two changes");
     let b = all_items
         .iter()
         .find(|i| i.len() >= 3 && *i != a)
@@ -582,13 +604,52 @@ fn an_item_whose_parked_event_still_fails_is_not_overtaken() {
     assert_item_order(&accepted, &positions(&recs));
     let published: HashSet<&String> = accepted.iter().collect();
     for e in &stuck {
-        assert!(!published.contains(e), "{e} overtook the failing event of its item");
+        assert!(
+            !published.contains(e),
+            "{e} overtook the failing event of its item"
+        );
     }
-    assert!(published.contains(&eid(&recs[b[0]])), "B's first event went through");
+    assert!(
+        published.contains(&eid(&recs[b[0]])),
+        "B's first event went through"
+    );
     assert_eq!(accepted.len(), 40 - stuck.len());
 
     // The stuck events stay parked, unchanged.
     assert_eq!(in_queue(&stack), stuck.len());
     wait_visible(&stack, stuck.len());
     assert_eq!(sorted(eids_of(&stack.parked())), sorted(stuck));
+}
+
+#[test]
+fn a_poison_message_holds_back_the_rest_of_its_item() {
+    let mut stack = Stack::start("poison-order", StackOptions::default());
+    // Item X's first change is parked and received once (the peek), its
+    // second change is parked by a later invocation.
+    let first = json!({"Records": [insert("orders", "100", "X-1", json!({}))]});
+    let second = json!({"Records": [
+        insert("orders", "200", "X-1", json!({"status": {"S": "paid"}})),
+        insert("orders", "300", "Y-1", json!({})),
+    ]});
+    let recs = records(&second);
+    assert_eq!(park_events(&mut stack, &first).len(), 1);
+    let response = stack.invoke(&second, INVOKE).expect("invocation succeeds");
+    assert_eq!(checkpoint(&response), None);
+    wait_visible(&stack, 3);
+    stack.nakadi.healthy();
+    stack.nakadi.clear_logs();
+
+    let output = stack.redrive(&["--poison-receives", "1", "--retry-base-secs", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(
+        summary(&output),
+        json!({
+            "received": 3, "republished": 1, "retransformed": 0,
+            "retransformed_events": 0, "deleted": 1, "still_failing": 1, "poison": 1
+        })
+    );
+    // Only Y went out: X's second change waits behind its poison first one.
+    assert_eq!(stack.nakadi.accepted_eids(), vec![eid(&recs[1])]);
+    // Both of X stay parked.
+    assert_eq!(in_queue(&stack), 2);
 }

@@ -33,7 +33,9 @@ fn instance(limits: Limits) -> TransformInstance {
 fn record(mode: &str) -> Record {
     Record {
         table: "orders".into(),
-        event_source_arn: "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000".into(),
+        event_source_arn:
+            "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+                .into(),
         operation: Operation::Insert,
         keys: json!({"order_number": "ORD-1"}),
         old_image: None,
@@ -97,7 +99,12 @@ fn memory_bomb_hits_the_cap() {
         .transform(&record("alloc-small"))
         .expect("4 MiB fits a 32 MiB cap");
     let kind = fails_with(&mut roomy, "alloc");
-    assert_eq!(kind, TransformErrorKind::OutOfMemory { cap_bytes: 32 << 20 });
+    assert_eq!(
+        kind,
+        TransformErrorKind::OutOfMemory {
+            cap_bytes: 32 << 20
+        }
+    );
 
     let mut tight = instance(Limits {
         memory_bytes: 3 << 20,

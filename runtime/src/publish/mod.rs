@@ -197,7 +197,12 @@ impl Publisher {
                     }
                 }
                 BatchResult::RetryAll(reason) => {
-                    tracing::warn!(event_type, events = pending.len(), attempt = failed_rounds + 1, "publishing failed: {reason}");
+                    tracing::warn!(
+                        event_type,
+                        events = pending.len(),
+                        attempt = failed_rounds + 1,
+                        "publishing failed: {reason}"
+                    );
                     any_failure = true;
                     last_error = reason;
                     still = pending.clone();

@@ -91,7 +91,8 @@ impl NakadiClient {
             .header("Content-Type", "application/json")
             .header("X-Flow-Id", flow_id);
         if self.gzip {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             if encoder.write_all(&payload).is_ok() {
                 if let Ok(compressed) = encoder.finish() {
                     payload = compressed;
@@ -156,13 +157,18 @@ pub fn classify(status: u16, body: &[u8], count: usize) -> BatchResult {
         200 => BatchResult::Items(vec![ItemStatus::Submitted; count]),
         207 | 422 => match serde_json::from_slice::<Vec<ItemResponse>>(body) {
             Ok(items) if items.len() == count => BatchResult::Items(
-                items.into_iter().map(|item| item_status(status, item)).collect(),
+                items
+                    .into_iter()
+                    .map(|item| item_status(status, item))
+                    .collect(),
             ),
             Ok(items) => BatchResult::RetryAll(format!(
                 "status {status} with {} item results for {count} events",
                 items.len()
             )),
-            Err(e) => BatchResult::RetryAll(format!("status {status} with an unreadable body: {e}")),
+            Err(e) => {
+                BatchResult::RetryAll(format!("status {status} with an unreadable body: {e}"))
+            }
         },
         _ => BatchResult::RetryAll(format!("status {status}: {}", problem(body))),
     }
@@ -197,9 +203,7 @@ fn problem(body: &[u8]) -> String {
             title: Some(t),
             detail: Some(d),
         }) => format!("{t}: {d}"),
-        Ok(Problem {
-            title: Some(t), ..
-        }) => t,
+        Ok(Problem { title: Some(t), .. }) => t,
         _ => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     }
 }
@@ -220,7 +224,10 @@ impl TokenFile {
 
     fn read(&self) -> Result<String, String> {
         let cannot = |e: std::io::Error| {
-            format!("cannot read the bus token file {}: {e}", self.path.display())
+            format!(
+                "cannot read the bus token file {}: {e}",
+                self.path.display()
+            )
         };
         let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
@@ -299,11 +306,19 @@ mod tests {
     fn other_statuses_retry_everything() {
         for status in [500, 503, 429, 403, 401, 404] {
             assert!(matches!(
-                classify(status, br#"{"title":"Forbidden","detail":"Producer is blocked"}"#, 3),
+                classify(
+                    status,
+                    br#"{"title":"Forbidden","detail":"Producer is blocked"}"#,
+                    3
+                ),
                 BatchResult::RetryAll(_)
             ));
         }
-        match classify(403, br#"{"title":"Forbidden","detail":"Producer is blocked"}"#, 1) {
+        match classify(
+            403,
+            br#"{"title":"Forbidden","detail":"Producer is blocked"}"#,
+            1,
+        ) {
             BatchResult::RetryAll(reason) => {
                 assert_eq!(reason, "status 403: Forbidden: Producer is blocked")
             }
@@ -315,6 +330,9 @@ mod tests {
     fn mismatched_item_list_retries_everything() {
         let body = br#"[{"eid":"a","publishing_status":"submitted"}]"#;
         assert!(matches!(classify(207, body, 2), BatchResult::RetryAll(_)));
-        assert!(matches!(classify(207, b"nope", 2), BatchResult::RetryAll(_)));
+        assert!(matches!(
+            classify(207, b"nope", 2),
+            BatchResult::RetryAll(_)
+        ));
     }
 }

@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn delays_double_up_to_the_ceiling_without_jitter() {
         let mut backoff = Backoff::without_jitter(config());
-        let delays: Vec<u64> = (1..=5).map(|r| backoff.delay(r).as_millis() as u64).collect();
+        let delays: Vec<u64> = (1..=5)
+            .map(|r| backoff.delay(r).as_millis() as u64)
+            .collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
     }
 

@@ -18,8 +18,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, Trap};
 
 pub use error::{LoadError, TransformError, TransformErrorKind};
-pub use limits::{Limits, EPOCH_TICK};
 use limits::MemoryCap;
+pub use limits::{Limits, EPOCH_TICK};
 
 mod bindings {
     wasmtime::component::bindgen!({

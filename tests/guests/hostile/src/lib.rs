@@ -86,7 +86,9 @@ impl Transform for Hostile {
             .and_then(|mode| mode.as_str())
             .unwrap_or(&self.mode);
         match mode {
-            "ok" => Ok(vec![BusinessEvent::new(EVENT_TYPE, &json!({"ok": true})).build(record, 0)?]),
+            "ok" => Ok(vec![
+                BusinessEvent::new(EVENT_TYPE, &json!({"ok": true})).build(record, 0)?
+            ]),
             "loop" => {
                 let mut n: u64 = 0;
                 loop {

@@ -5,6 +5,9 @@
 //! → serialize: the `data-change` component in wasmtime, the same mapping
 //! compiled natively, and the Python peer (boto3 + jsonpatch). Also module
 //! load time from `.wasm` and from a precompiled artifact, and peak RSS.
+//! With `--pipeline`, the whole relay end to end instead ([`pipeline`]).
+
+mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,15 +44,31 @@ pub struct BenchArgs {
     /// Python interpreter for the peer (default: .venv/bin/python if present, else python3).
     #[arg(long)]
     pub python: Option<PathBuf>,
+    /// Measure the whole relay end to end (intake → transform → publish to a
+    /// Nakadi-compatible sink on loopback) instead of the mapping alone.
+    #[arg(long)]
+    pub pipeline: bool,
     /// Internal: measure peak RSS of the production path in a fresh process.
     #[arg(long, hide = true)]
     pub rss_probe: Option<PathBuf>,
+    /// Internal: start a relay from a bench config and report readiness.
+    #[arg(long, hide = true)]
+    pub probe: Option<PathBuf>,
+    /// Internal: invocations the probe runs before reporting its peak RSS.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub probe_invocations: usize,
 }
 
 /// Runs the benchmark and prints its figures on stdout.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(artifact) = &args.rss_probe {
         return rss_probe(args, artifact);
+    }
+    if let Some(config) = &args.probe {
+        return pipeline::probe(config, args.records, args.probe_invocations);
+    }
+    if args.pipeline {
+        return pipeline::run(args);
     }
     let sample = generate(&SampleOptions {
         count: args.records,
@@ -88,7 +107,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&artifact_path, &artifact)?;
     let load = median(21, || {
         let t = Instant::now();
-        engine.load_bytes("data-change", &artifact).map(|_| t.elapsed())
+        engine
+            .load_bytes("data-change", &artifact)
+            .map(|_| t.elapsed())
     })?;
     let module = std::sync::Arc::new(engine.load_bytes("data-change", &artifact)?);
     let instantiate = median(21, || {
@@ -154,7 +175,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let rss_child = rss_in_child(args, &artifact_path);
     let _ = std::fs::remove_dir_all(&scratch);
 
-    println!("decode → transform → serialize, median of {} rounds:", wasm_times.len());
+    println!(
+        "decode → transform → serialize, median of {} rounds:",
+        wasm_times.len()
+    );
     println!(
         "  wasm (data-change component)  {:>9.0} records/s  {:>6.1} µs/record",
         wasm_rate,
@@ -173,7 +197,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ),
         Err(why) => println!("  python peer: skipped ({why})"),
     }
-    print!("ratios: wasm is {:.2}x slower than native", native_rate / wasm_rate);
+    print!(
+        "ratios: wasm is {:.2}x slower than native",
+        native_rate / wasm_rate
+    );
     match &python {
         Ok(rate) => println!(", {:.1}x faster than the python peer", wasm_rate / rate),
         Err(_) => println!(),
@@ -247,7 +274,9 @@ fn python_peer(args: &BenchArgs, input: &Path) -> Result<f64, String> {
         }
     });
     // About as many seconds as the other paths got.
-    let repeat = ((args.seconds * 3600.0) / args.records as f64).ceil().max(1.0) as u64;
+    let repeat = ((args.seconds * 3600.0) / args.records as f64)
+        .ceil()
+        .max(1.0) as u64;
     let out = Command::new(&python)
         .arg(&args.python_peer)
         .arg(input)
@@ -271,10 +300,7 @@ fn python_peer(args: &BenchArgs, input: &Path) -> Result<f64, String> {
         .ok_or_else(|| format!("unexpected peer output: {stderr}"))
 }
 
-fn median<T>(
-    runs: usize,
-    mut f: impl FnMut() -> Result<Duration, T>,
-) -> anyhow::Result<Duration>
+fn median<T>(runs: usize, mut f: impl FnMut() -> Result<Duration, T>) -> anyhow::Result<Duration>
 where
     T: Into<anyhow::Error>,
 {

@@ -1,0 +1,342 @@
+//! `relay bench --pipeline`: the whole relay end to end against a
+//! Nakadi-compatible sink on loopback — events/s and invocation latency for
+//! a batch, cold start to ready, and peak RSS — with both example
+//! transforms precompiled.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::{median_of, peak_rss_kib, BenchArgs};
+use crate::config::{BusConfig, Config, RetryConfig, TableConfig};
+use crate::pipeline::Relay;
+use crate::sample::{generate, SampleOptions};
+use crate::transform::{Limits, TransformEngine};
+
+/// Runs the end-to-end benchmark and prints its figures.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    isolate_aws();
+    let scratch = std::env::temp_dir().join(format!("relay-bench-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let modules = precompile(args, &scratch)?;
+    let batch = batch(args.records);
+    // The sink keeps answering on its worker thread while child processes
+    // (cold start, RSS probe) publish to it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let (url, received) = runtime.block_on(start_sink())?;
+    let config = config(&url, &modules);
+    let config_path = scratch.join("relay.json");
+    std::fs::write(
+        &config_path,
+        serde_json::to_string(&ConfigFile::from(&config))?,
+    )?;
+
+    let (latencies, events) = runtime.block_on(async {
+        let sqs = crate::lambda::sqs_client().await;
+        let mut relay = Relay::init(&config, sqs).await?;
+        let mut latencies = Vec::new();
+        let mut events = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs_f64(args.seconds) || latencies.len() < 5 {
+            let t = Instant::now();
+            let outcome = relay
+                .handle(
+                    batch.clone(),
+                    Instant::now() + Duration::from_secs(60),
+                    "bench",
+                )
+                .await?;
+            latencies.push(t.elapsed());
+            anyhow::ensure!(
+                outcome.response.batch_item_failures.is_empty() && outcome.stats.events_parked == 0,
+                "the bench sink refused events: {:?}",
+                outcome.stats
+            );
+            events = outcome.stats.events_published;
+        }
+        anyhow::Ok((latencies, events))
+    })?;
+    let received = received.load(Ordering::Relaxed);
+    let mut sorted = latencies.clone();
+    let median = median_of(&mut sorted);
+    let p_max = *sorted.last().expect("rounds");
+    let cold = cold_starts(&config_path, &url)?;
+    let rss = rss_child(args, &config_path, &url);
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    println!(
+        "end to end (intake → transform → publish to a Nakadi-compatible sink on loopback), {} records → {events} events per invocation, {} invocations, {received} events received by the sink:",
+        args.records,
+        latencies.len()
+    );
+    println!(
+        "  {:>9.0} events/s   invocation latency median {:.1} ms, max {:.1} ms",
+        events as f64 / median.as_secs_f64(),
+        ms(median),
+        ms(p_max)
+    );
+    println!(
+        "  cold start (process start → ready for the first invocation, both transforms precompiled): median {:.1} ms of {}",
+        ms(cold.0),
+        cold.1
+    );
+    match rss {
+        Ok(kib) => println!(
+            "  peak RSS of a fresh relay process over 10 invocations: {:.1} MiB",
+            kib as f64 / 1024.0
+        ),
+        Err(e) => println!("  peak RSS: child probe failed ({e})"),
+    }
+    Ok(())
+}
+
+/// Child mode: init the relay from the config and print `ready`, then, if
+/// asked, run ten invocations and print the peak RSS in KiB.
+pub fn probe(config_path: &Path, records: usize, invocations: usize) -> anyhow::Result<()> {
+    isolate_aws();
+    let text = std::fs::read_to_string(config_path)?;
+    let file: ConfigFile = serde_json::from_str(&text)?;
+    let config = file.into_config();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let sqs = crate::lambda::sqs_client().await;
+        let mut relay = Relay::init(&config, sqs).await?;
+        println!("ready");
+        if invocations > 0 {
+            let batch = batch(records);
+            for _ in 0..invocations {
+                relay
+                    .handle(
+                        batch.clone(),
+                        Instant::now() + Duration::from_secs(60),
+                        "bench",
+                    )
+                    .await?;
+            }
+            println!("{}", peak_rss_kib().context("no /proc/self/status")?);
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// Points the AWS SDK at a closed loopback port: the bench never parks, and
+/// must not reach out to anything.
+fn isolate_aws() {
+    for (key, value) in [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ] {
+        // SAFETY: called before any other thread of this process starts.
+        std::env::set_var(key, value);
+    }
+}
+
+/// Half the records from `orders` (data-change), half from `payments`
+/// (order-status).
+fn batch(records: usize) -> Value {
+    let mut all = Vec::new();
+    for (table, count, seed) in [
+        ("orders", records - records / 2, 1),
+        ("payments", records / 2, 2),
+    ] {
+        let event = generate(&SampleOptions {
+            count,
+            seed,
+            table: table.into(),
+            ..SampleOptions::default()
+        });
+        all.extend(event["Records"].as_array().cloned().unwrap_or_default());
+    }
+    serde_json::json!({ "Records": all })
+}
+
+fn precompile(args: &BenchArgs, scratch: &Path) -> anyhow::Result<[PathBuf; 2]> {
+    let engine = TransformEngine::new()?;
+    let guests = args
+        .transform
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for name in ["data_change", "order_status"] {
+        let wasm_path = guests.join(format!("{name}.wasm"));
+        let wasm = std::fs::read(&wasm_path)
+            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        let artifact = scratch.join(format!("{name}.cwasm"));
+        std::fs::write(&artifact, engine.precompile(name, &wasm)?)?;
+        out.push(artifact);
+    }
+    Ok([out[0].clone(), out[1].clone()])
+}
+
+fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
+    let table = |module: &PathBuf, settings: &str| TableConfig {
+        module: module.clone(),
+        settings: settings.into(),
+        limits: Limits::default(),
+    };
+    Config {
+        bus: BusConfig {
+            url: url.into(),
+            token_file: None,
+            request_timeout: Duration::from_secs(10),
+            gzip: false,
+            batch_max_events: 1_000,
+            batch_max_bytes: 4 << 20,
+        },
+        retry: RetryConfig::default(),
+        fallback_queue_url: "http://127.0.0.1:9/000000000000/bench".into(),
+        tables: [
+            (
+                "orders".to_owned(),
+                table(
+                    &modules[0],
+                    r#"{"data_type":"payment-order","event_type":"payment-order.changed"}"#,
+                ),
+            ),
+            ("payments".to_owned(), table(&modules[1], "{}")),
+        ]
+        .into(),
+    }
+}
+
+/// The bench's own config handed to child processes (the routes only; the
+/// rest is rebuilt the same way).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ConfigFile {
+    url: String,
+    modules: [PathBuf; 2],
+}
+
+impl From<&Config> for ConfigFile {
+    fn from(config: &Config) -> Self {
+        ConfigFile {
+            url: config.bus.url.clone(),
+            modules: [
+                config.tables["orders"].module.clone(),
+                config.tables["payments"].module.clone(),
+            ],
+        }
+    }
+}
+
+impl ConfigFile {
+    fn into_config(self) -> Config {
+        config(&self.url, &self.modules)
+    }
+}
+
+/// Spawns fresh processes and times process start → `ready` on stdout.
+fn cold_starts(config: &Path, _url: &str) -> anyhow::Result<(Duration, usize)> {
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let started = Instant::now();
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["bench", "--probe"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )?;
+        times.push(started.elapsed());
+        child.wait()?;
+        anyhow::ensure!(line.trim() == "ready", "probe said {line:?}");
+    }
+    let n = times.len();
+    Ok((median_of(&mut times), n))
+}
+
+fn rss_child(args: &BenchArgs, config: &Path, _url: &str) -> anyhow::Result<u64> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["bench", "--probe"])
+        .arg(config)
+        .args([
+            "--probe-invocations",
+            "10",
+            "--records",
+            &args.records.to_string(),
+        ])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    Ok(text.lines().last().unwrap_or_default().trim().parse()?)
+}
+
+/// A minimal Nakadi-compatible sink: accepts `POST .../events` with a JSON
+/// array, answers 200, counts the events. HTTP/1.1 with keep-alive.
+async fn start_sink() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let _ = serve(stream, counter).await;
+            });
+        }
+    });
+    Ok((url, received))
+}
+
+async fn serve(stream: tokio::net::TcpStream, counter: Arc<AtomicUsize>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        let (status, events) = match serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body) {
+            Ok(events) => ("200 OK", events.len()),
+            Err(_) => ("400 Bad Request", 0),
+        };
+        counter.fetch_add(events, Ordering::Relaxed);
+        reader
+            .get_mut()
+            .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())
+            .await?;
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
