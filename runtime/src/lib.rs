@@ -23,11 +23,13 @@
 //!
 //! - [`local_test`]: `relay test`, run a transform over sample records;
 //! - [`sample`]: `relay sample`, generate realistic stream events;
+//! - [`devbus`]: `relay bus`, a local Nakadi-compatible bus that prints events;
 //! - [`bench`]: `relay bench`, measure the mapping against native Rust and
 //!   the Python peer.
 
 pub mod bench;
 pub mod config;
+pub mod devbus;
 pub mod fallback;
 pub mod intake;
 pub mod lambda;

@@ -36,6 +36,12 @@ enum Command {
     /// Run as an AWS Lambda function (custom runtime) behind a DynamoDB
     /// Streams event source mapping with ReportBatchItemFailures.
     Lambda(ConfigArgs),
+    /// Run the relay once on a Lambda DynamoDB Streams event file, exactly as
+    /// the Lambda would (publish, park, respond), and print the batch response.
+    Run(RunArgs),
+    /// Serve a local Nakadi-compatible bus that prints every event it
+    /// receives (for trying Relay out; it is not Nakadi).
+    Bus(BusArgs),
     /// Validate a configuration and its transform modules; exits 1 with the
     /// reasons when something is wrong.
     Check(ConfigArgs),
@@ -102,6 +108,32 @@ struct ConfigArgs {
     /// RELAY_FALLBACK_QUEUE_URL override its values.
     #[arg(long, short, env = relay::config::CONFIG_ENV)]
     config: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The Lambda DynamoDB Streams event ({"Records": [...]}).
+    #[arg(long, short)]
+    event: PathBuf,
+    /// Time budget, as a Lambda timeout, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct BusArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Answer every request with this status instead of 200 (503, 429, 500),
+    /// to watch Relay retry and park.
+    #[arg(long)]
+    fail_status: Option<u16>,
+    /// Do not print events, only count them.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -177,6 +209,8 @@ fn main() -> ExitCode {
         Command::Lambda(args) => lambda(args),
         Command::Check(args) => check(args),
         Command::Redrive(args) => redrive(args),
+        Command::Run(args) => run_once(args),
+        Command::Bus(args) => bus(args),
         Command::Test(args) => test(args),
         Command::Sample(args) => sample(args),
         Command::Compile(args) => compile(args),
@@ -241,6 +275,52 @@ fn lambda(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         .build()?
         .block_on(relay::lambda::run(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let text = std::fs::read_to_string(&args.event)
+        .with_context(|| format!("cannot read {}", args.event.display()))?;
+    let event: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.event.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout_secs);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let sqs = relay::lambda::sqs_client().await;
+            let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+            let outcome = relay.handle(event, deadline, "local").await?;
+            let s = &outcome.stats;
+            eprintln!(
+                "{} records: {} events published, {} events parked, {} records parked, {} records handed back",
+                s.records_in, s.events_published, s.events_parked, s.records_parked, s.records_failed
+            );
+            println!("{}", serde_json::to_string(&outcome.response)?);
+            Ok(if outcome.response.batch_item_failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        })
+}
+
+fn bus(args: BusArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let bus = relay::devbus::DevBus::start(relay::devbus::DevBusOptions {
+                listen: args.listen,
+                print: !args.quiet,
+                fail_status: args.fail_status,
+            })
+            .await?;
+            eprintln!("Nakadi-compatible bus listening on {} (Ctrl-C stops it)", bus.url());
+            tokio::signal::ctrl_c().await?;
+            eprintln!("{} events received", bus.received().load(std::sync::atomic::Ordering::Relaxed));
+            Ok(ExitCode::SUCCESS)
+        })
 }
 
 fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {

@@ -5,16 +5,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{median_of, peak_rss_kib, BenchArgs};
 use crate::config::{BusConfig, Config, RetryConfig, TableConfig};
+use crate::devbus::{DevBus, DevBusOptions};
 use crate::pipeline::Relay;
 use crate::sample::{generate, SampleOptions};
 use crate::transform::{Limits, TransformEngine};
@@ -32,7 +31,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (url, received) = runtime.block_on(start_sink())?;
+    let sink = runtime.block_on(DevBus::start(DevBusOptions::default()))?;
+    let (url, received) = (sink.url(), sink.received());
     let config = config(&url, &modules);
     let config_path = scratch.join("relay.json");
     std::fs::write(
@@ -282,59 +282,6 @@ fn rss_child(args: &BenchArgs, config: &Path, _url: &str) -> anyhow::Result<u64>
     );
     let text = String::from_utf8(out.stdout)?;
     Ok(text.lines().last().unwrap_or_default().trim().parse()?)
-}
-
-/// A minimal Nakadi-compatible sink: accepts `POST .../events` with a JSON
-/// array, answers 200, counts the events. HTTP/1.1 with keep-alive.
-async fn start_sink() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let received = Arc::new(AtomicUsize::new(0));
-    let counter = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let _ = serve(stream, counter).await;
-            });
-        }
-    });
-    Ok((url, received))
-}
-
-async fn serve(stream: tokio::net::TcpStream, counter: Arc<AtomicUsize>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        loop {
-            line.clear();
-            reader.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).await?;
-        let (status, events) = match serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body) {
-            Ok(events) => ("200 OK", events.len()),
-            Err(_) => ("400 Bad Request", 0),
-        };
-        counter.fetch_add(events, Ordering::Relaxed);
-        reader
-            .get_mut()
-            .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())
-            .await?;
-    }
 }
 
 fn ms(d: Duration) -> f64 {
