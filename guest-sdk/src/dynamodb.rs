@@ -178,7 +178,7 @@ pub fn split_records(text: &str) -> Result<Vec<Value>, InputError> {
             if let Some(records) = map.remove("Records") {
                 match records {
                     Value::Array(records) => Ok(records),
-                    other => Err(InputError::RecordsNotArray(kind(&other))),
+                    other => Err(InputError::RecordsNotArray(json_kind(&other))),
                 }
             } else if map.contains_key("dynamodb") {
                 Ok(vec![Value::Object(map)])
@@ -186,7 +186,7 @@ pub fn split_records(text: &str) -> Result<Vec<Value>, InputError> {
                 Err(InputError::UnknownShape("an object"))
             }
         }
-        other => Err(InputError::UnknownShape(kind(&other))),
+        other => Err(InputError::UnknownShape(json_kind(&other))),
     }
 }
 
@@ -255,7 +255,7 @@ pub fn table_from_arn(arn: &str) -> Option<&str> {
 pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
     let rec = raw.as_object().ok_or(DecodeError::NotAnObject {
         what: "the record",
-        found: kind(raw),
+        found: json_kind(raw),
     })?;
 
     let arn = required_str(rec, "eventSourceARN", "eventSourceARN")?;
@@ -269,7 +269,7 @@ pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
     let ddb = present(rec, "dynamodb").ok_or(DecodeError::MissingField("dynamodb"))?;
     let ddb = ddb.as_object().ok_or(DecodeError::BadField {
         field: "dynamodb",
-        reason: format!("it is {}, not a JSON object", kind(ddb)),
+        reason: format!("it is {}, not a JSON object", json_kind(ddb)),
     })?;
     let sequence_number = required_str(ddb, "SequenceNumber", "dynamodb.SequenceNumber")?;
     if sequence_number.is_empty() {
@@ -322,7 +322,7 @@ pub fn decode_item(map: &Value) -> Result<Value, DecodeError> {
         path: String::new(),
         reason: format!(
             "an item must be a JSON object of attribute names to attribute values, found {}",
-            kind(map)
+            json_kind(map)
         ),
     })?;
     decode_attributes(obj, &Path::Root(""))
@@ -345,7 +345,7 @@ fn decode_image(
         field,
         reason: format!(
             "it is {}, not a JSON object of attribute names to attribute values",
-            kind(value)
+            json_kind(value)
         ),
     })?;
     decode_attributes(obj, &Path::Root(root))
@@ -414,7 +414,7 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
     let obj = av.as_object().ok_or_else(|| {
         path.error(format!(
             "expected an attribute value object such as {{\"S\": \"text\"}}, found {}",
-            kind(av)
+            json_kind(av)
         ))
     })?;
     let mut entries = obj.iter();
@@ -440,7 +440,7 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
         "B" => binary(expect_str(inner, "B", path)?).map_err(|reason| path.error(reason)),
         "BOOL" => match inner {
             Value::Bool(b) => Ok(Value::Bool(*b)),
-            other => Err(path.error(format!("BOOL must be true or false, found {}", kind(other)))),
+            other => Err(path.error(format!("BOOL must be true or false, found {}", json_kind(other)))),
         },
         "NULL" => match inner {
             Value::Bool(true) => Ok(Value::Null),
@@ -448,7 +448,7 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
         },
         "M" => {
             let map = inner.as_object().ok_or_else(|| {
-                path.error(format!("M must hold a JSON object, found {}", kind(inner)))
+                path.error(format!("M must hold a JSON object, found {}", json_kind(inner)))
             })?;
             decode_attributes(map, path)
         }
@@ -483,7 +483,7 @@ fn set(
             let text = v.as_str().ok_or_else(|| {
                 here.error(format!(
                     "{type_key} members must be strings, found {}",
-                    kind(v)
+                    json_kind(v)
                 ))
             })?;
             member(text).map_err(|reason| here.error(reason))
@@ -500,7 +500,7 @@ fn expect_str<'v>(
     inner.as_str().ok_or_else(|| {
         path.error(format!(
             "{type_key} must hold a JSON string, found {}",
-            kind(inner)
+            json_kind(inner)
         ))
     })
 }
@@ -513,7 +513,7 @@ fn expect_array<'v>(
     inner.as_array().ok_or_else(|| {
         path.error(format!(
             "{type_key} must hold a JSON array, found {}",
-            kind(inner)
+            json_kind(inner)
         ))
     })
 }
@@ -719,7 +719,7 @@ fn creation_time_ms(value: &Value) -> Result<u64, String> {
             }),
         other => Err(format!(
             "it is {}, expected seconds since the Unix epoch",
-            kind(other)
+            json_kind(other)
         )),
     }
 }
@@ -813,11 +813,12 @@ fn required_str<'v>(
     let value = present(obj, key).ok_or(DecodeError::MissingField(field))?;
     value.as_str().ok_or_else(|| DecodeError::BadField {
         field,
-        reason: format!("it is {}, expected a string", kind(value)),
+        reason: format!("it is {}, expected a string", json_kind(value)),
     })
 }
 
-fn kind(value: &Value) -> &'static str {
+/// How a JSON value is described in error messages: `a string`, `an array`, ...
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -831,7 +832,7 @@ fn kind(value: &Value) -> &'static str {
 fn describe_json(value: &Value) -> String {
     match value {
         Value::Bool(_) | Value::Null | Value::Number(_) => value.to_string(),
-        other => kind(other).to_owned(),
+        other => json_kind(other).to_owned(),
     }
 }
 

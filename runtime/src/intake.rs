@@ -41,12 +41,12 @@ pub fn split(event: Value) -> Result<Vec<Incoming>, NotAStreamEvent> {
             Some(other) => {
                 return Err(NotAStreamEvent(format!(
                     "\"Records\" is {}, not an array",
-                    kind(&other)
+                    relay_sdk::dynamodb::json_kind(&other)
                 )))
             }
             None => return Err(NotAStreamEvent("it has no \"Records\" array".into())),
         },
-        other => return Err(NotAStreamEvent(format!("it is {}", kind(&other)))),
+        other => return Err(NotAStreamEvent(format!("it is {}", relay_sdk::dynamodb::json_kind(&other)))),
     };
     Ok(records
         .into_iter()
@@ -62,17 +62,6 @@ pub fn split(event: Value) -> Result<Vec<Incoming>, NotAStreamEvent> {
             raw,
         })
         .collect())
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

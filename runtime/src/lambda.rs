@@ -88,7 +88,7 @@ async fn invoke(
             return Err(e.into());
         }
     };
-    println!("{}", emf_line(function, &outcome.stats, now_ms()));
+    println!("{}", emf_line(function, &outcome.stats, crate::unix_ms()));
     let stats = &outcome.stats;
     tracing::info!(
         records_in = stats.records_in,
@@ -147,12 +147,6 @@ pub fn emf_line(function: &str, stats: &InvocationStats, timestamp_ms: u64) -> S
     line.to_string()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {

@@ -39,3 +39,11 @@ pub mod publish;
 pub mod redrive;
 pub mod sample;
 pub mod transform;
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

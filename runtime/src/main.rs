@@ -270,10 +270,7 @@ impl ConfigArgs {
 
 fn lambda(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(relay::lambda::run(config))?;
+    block_on(relay::lambda::run(config))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -284,10 +281,7 @@ fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
     let event: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.event.display()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout_secs);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
+    block_on(async {
             let sqs = relay::lambda::sqs_client().await;
             let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
             let outcome = relay.handle(event, deadline, "local").await?;
@@ -306,10 +300,7 @@ fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bus(args: BusArgs) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
+    block_on(async {
             let bus = relay::devbus::DevBus::start(relay::devbus::DevBusOptions {
                 listen: args.listen,
                 print: !args.quiet,
@@ -334,10 +325,7 @@ fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
     };
     let human = std::io::stdout().is_terminal();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
+    block_on(async {
             let sqs = relay::lambda::sqs_client().await;
             let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
             if options.dry_run {
@@ -511,6 +499,15 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
         artifact.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a future on a single-threaded tokio runtime (Lambda runs one
+/// invocation at a time).
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -300,7 +300,7 @@ impl Relay {
 
     /// Parks in SQS everything that was not published.
     async fn park(&self, mapped: &mut [Mapped<'_>], stats: &mut InvocationStats) {
-        let parked_at = relay_sdk::format_rfc3339_millis(now_ms());
+        let parked_at = relay_sdk::format_rfc3339_millis(crate::unix_ms());
         let mut envelopes = Vec::new();
         let mut places = Vec::new();
         for (r, m) in mapped.iter().enumerate() {
@@ -429,9 +429,3 @@ fn respond(mapped: &[Mapped<'_>], stats: &mut InvocationStats) -> BatchResponse 
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}

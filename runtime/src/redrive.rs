@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::IsTerminal as _;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
@@ -319,7 +319,7 @@ impl Relay {
             messages: messages.len(),
             ..ParkedReport::default()
         };
-        let now = now_ms();
+        let now = crate::unix_ms();
         for m in &messages {
             let Ok(envelope) = &m.envelope else {
                 report.unreadable += 1;
@@ -568,12 +568,6 @@ fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     u64::try_from(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms).ok()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,68 @@
+//! The deployment template is valid CloudFormation/SAM (cfn-lint) and keeps
+//! the settings the no-loss guarantee depends on.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn cfn_lint() -> PathBuf {
+    let venv = support::workspace().join(".venv/bin/cfn-lint");
+    assert!(
+        venv.exists(),
+        "{} is missing: run scripts/setup (scripts/test does)",
+        venv.display()
+    );
+    venv
+}
+
+fn lint(path: &std::path::Path) -> std::process::Output {
+    Command::new(cfn_lint())
+        .arg(path)
+        .output()
+        .expect("run cfn-lint")
+}
+
+#[test]
+fn template_passes_cfn_lint() {
+    let template = support::workspace().join("deploy/template.yaml");
+    let out = lint(&template);
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cfn_lint_catches_a_broken_template() {
+    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+        .expect("template");
+    let broken = template.replace("Runtime: provided.al2023", "Runtime: provided.al2099");
+    assert_ne!(broken, template);
+    let path = std::env::temp_dir().join(format!("relay-broken-{}.yaml", std::process::id()));
+    std::fs::write(&path, broken).unwrap();
+    assert!(!lint(&path).status.success(), "an unknown runtime must be refused");
+}
+
+#[test]
+fn template_keeps_what_no_loss_depends_on() {
+    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+        .expect("template");
+    for needed in [
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "BisectBatchOnFunctionError: true",
+        "Runtime: provided.al2023",
+        "Architectures: [arm64]",
+        "RELAY_FALLBACK_QUEUE_URL: !Ref FallbackQueue",
+        "deadLetterTargetArn: !GetAtt FallbackDeadLetterQueue.Arn",
+        "MessageRetentionPeriod: 1209600",
+        "SqsManagedSseEnabled: true",
+        "Input: '{\"relay\": \"redrive\"}'",
+        "MetricName: IteratorAge",
+        "MetricName: ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(template.contains(needed), "the template lacks {needed}");
+    }
+}
