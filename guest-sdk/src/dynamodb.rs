@@ -440,7 +440,10 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
         "B" => binary(expect_str(inner, "B", path)?).map_err(|reason| path.error(reason)),
         "BOOL" => match inner {
             Value::Bool(b) => Ok(Value::Bool(*b)),
-            other => Err(path.error(format!("BOOL must be true or false, found {}", json_kind(other)))),
+            other => Err(path.error(format!(
+                "BOOL must be true or false, found {}",
+                json_kind(other)
+            ))),
         },
         "NULL" => match inner {
             Value::Bool(true) => Ok(Value::Null),
@@ -448,7 +451,10 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
         },
         "M" => {
             let map = inner.as_object().ok_or_else(|| {
-                path.error(format!("M must hold a JSON object, found {}", json_kind(inner)))
+                path.error(format!(
+                    "M must hold a JSON object, found {}",
+                    json_kind(inner)
+                ))
             })?;
             decode_attributes(map, path)
         }

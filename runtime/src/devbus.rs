@@ -68,7 +68,8 @@ impl DevBus {
 
     /// From now on answer `status` (None: healthy again).
     pub fn set_fail_status(&self, status: Option<u16>) {
-        self.fail_status.store(status.unwrap_or(0), Ordering::Relaxed);
+        self.fail_status
+            .store(status.unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -140,7 +141,10 @@ fn accept(body: &[u8], event_type: &str, print: bool) -> Option<usize> {
     let events: Vec<Value> = serde_json::from_slice(body).ok()?;
     for event in &events {
         let eid = event["metadata"]["eid"].as_str().unwrap_or("-");
-        let op = event["data_op"].as_str().map(|op| format!(" {op}")).unwrap_or_default();
+        let op = event["data_op"]
+            .as_str()
+            .map(|op| format!(" {op}"))
+            .unwrap_or_default();
         println!("{event_type}{op} {eid} {event}");
     }
     Some(events.len())

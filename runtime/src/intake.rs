@@ -3,6 +3,7 @@
 
 use relay_sdk::dynamodb::{parse_record, DecodeError};
 use relay_sdk::Record;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// One record of the batch, as received and as decoded.
@@ -13,7 +14,7 @@ pub struct Incoming {
     /// `dynamodb.SequenceNumber`, when the record has one.
     pub sequence_number: Option<String>,
     /// The record exactly as Lambda delivered it (parked when it cannot be mapped).
-    pub raw: Value,
+    pub raw: Box<RawValue>,
     /// The decoded record, or why it could not be decoded.
     pub decoded: Result<Record, DecodeError>,
 }
@@ -33,33 +34,48 @@ impl Incoming {
 #[error("the invocation is not a DynamoDB Streams event: {0}")]
 pub struct NotAStreamEvent(String);
 
+/// The batch with its records still as text: each is parsed on its own and
+/// its DynamoDB JSON tree dropped once decoded, so a 6 MB batch never sits
+/// in memory as one tree.
+#[derive(serde::Deserialize)]
+struct Batch {
+    #[serde(rename = "Records")]
+    records: Vec<Box<RawValue>>,
+}
+
 /// Splits a Lambda event into its records and decodes each one.
-pub fn split(event: Value) -> Result<Vec<Incoming>, NotAStreamEvent> {
-    let records = match event {
-        Value::Object(mut map) => match map.remove("Records") {
-            Some(Value::Array(records)) => records,
-            Some(other) => {
-                return Err(NotAStreamEvent(format!(
-                    "\"Records\" is {}, not an array",
-                    relay_sdk::dynamodb::json_kind(&other)
-                )))
-            }
-            None => return Err(NotAStreamEvent("it has no \"Records\" array".into())),
-        },
-        other => return Err(NotAStreamEvent(format!("it is {}", relay_sdk::dynamodb::json_kind(&other)))),
-    };
-    Ok(records
+pub fn split(event: &RawValue) -> Result<Vec<Incoming>, NotAStreamEvent> {
+    let batch: Batch = serde_json::from_str(event.get()).map_err(|e| {
+        NotAStreamEvent(format!(
+            "it needs a \"Records\" array of stream records ({e})"
+        ))
+    })?;
+    Ok(batch
+        .records
         .into_iter()
         .enumerate()
-        .map(|(index, raw)| Incoming {
-            index,
-            sequence_number: raw
-                .pointer("/dynamodb/SequenceNumber")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-            decoded: parse_record(&raw),
-            raw,
+        .map(|(index, raw)| {
+            let (sequence_number, decoded) = match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => (
+                    relay_sdk::dynamodb::sequence_number(&value)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    parse_record(&value),
+                ),
+                Err(e) => (
+                    None,
+                    Err(DecodeError::BadField {
+                        field: "record",
+                        reason: e.to_string(),
+                    }),
+                ),
+            };
+            Incoming {
+                index,
+                sequence_number,
+                raw,
+                decoded,
+            }
         })
         .collect())
 }
@@ -68,6 +84,10 @@ pub fn split(event: Value) -> Result<Vec<Incoming>, NotAStreamEvent> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn raw(value: Value) -> Box<RawValue> {
+        RawValue::from_string(value.to_string()).unwrap()
+    }
 
     #[test]
     fn one_bad_record_does_not_spoil_the_batch() {
@@ -81,7 +101,7 @@ mod tests {
         let mut bad = good.clone();
         bad["dynamodb"]["NewImage"]["b"] = json!({"B": "not base64!"});
         bad["dynamodb"]["SequenceNumber"] = json!("200");
-        let batch = split(json!({"Records": [good, bad, 42]})).unwrap();
+        let batch = split(&raw(json!({"Records": [good, bad, 42]}))).unwrap();
         assert_eq!(batch.len(), 3);
         assert!(batch[0].decoded.is_ok());
         assert!(batch[1].decoded.is_err());
@@ -92,8 +112,8 @@ mod tests {
 
     #[test]
     fn not_a_stream_event_is_refused() {
-        assert!(split(json!({"foo": 1})).is_err());
-        assert!(split(json!({"Records": {}})).is_err());
-        assert!(split(json!([1])).is_err());
+        assert!(split(&raw(json!({"foo": 1}))).is_err());
+        assert!(split(&raw(json!({"Records": {}}))).is_err());
+        assert!(split(&raw(json!([1]))).is_err());
     }
 }

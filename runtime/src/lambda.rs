@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::Instrument as _;
@@ -39,7 +40,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "relay ready"
     );
     let relay = Arc::new(Mutex::new(relay));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let relay = relay.clone();
         let function = function.clone();
         let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
@@ -51,15 +52,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Whether an invocation asks for a re-drive: an EventBridge schedule, or
 /// `{"relay": "redrive"}`.
-fn is_redrive(payload: &Value) -> bool {
-    payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-        || payload.get("relay").and_then(Value::as_str) == Some("redrive")
+fn is_redrive(payload: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Ask {
+        #[serde(rename = "detail-type")]
+        detail_type: Option<String>,
+        relay: Option<String>,
+    }
+    match serde_json::from_str::<Ask>(payload.get()) {
+        Ok(ask) => {
+            ask.detail_type.as_deref() == Some("Scheduled Event")
+                || ask.relay.as_deref() == Some("redrive")
+        }
+        Err(_) => false,
+    }
 }
 
 async fn invoke(
     relay: &Mutex<Relay>,
     function: &str,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Value, lambda_runtime::Error> {
     let left = event
         .context
@@ -78,7 +90,7 @@ async fn invoke(
         return Ok(serde_json::to_value(summary)?);
     }
     let outcome = match relay
-        .handle(event.payload, deadline, &event.context.request_id)
+        .handle(&event.payload, deadline, &event.context.request_id)
         .await
     {
         Ok(outcome) => outcome,
@@ -146,7 +158,6 @@ pub fn emf_line(function: &str, stats: &InvocationStats, timestamp_ms: u64) -> S
     }
     line.to_string()
 }
-
 
 #[cfg(test)]
 mod tests {

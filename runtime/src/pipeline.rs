@@ -36,6 +36,27 @@ pub struct BatchItemFailure {
     pub item_identifier: String,
 }
 
+/// Why an invocation fails as a whole (Lambda then delivers the whole
+/// batch again).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The payload is not a stream event.
+    #[error(transparent)]
+    NotAStreamEvent(#[from] NotAStreamEvent),
+    /// A record that was neither published nor parked has no sequence
+    /// number, and no record before it has one to name as the checkpoint.
+    #[error(
+        "record #{record} could neither be published nor parked and has no sequence number \
+         to report ({failed} records failed); failing the whole batch"
+    )]
+    NoCheckpoint {
+        /// Position of the record in the batch.
+        record: usize,
+        /// Records that failed.
+        failed: usize,
+    },
+}
+
 /// Counters of one invocation, for logs and metrics.
 #[derive(Debug, Default, Clone)]
 pub struct InvocationStats {
@@ -129,10 +150,10 @@ impl Relay {
     /// Runs one batch through the pipeline.
     pub async fn handle(
         &mut self,
-        event: Value,
+        event: &RawValue,
         deadline: Instant,
         request_id: &str,
-    ) -> Result<BatchOutcome, NotAStreamEvent> {
+    ) -> Result<BatchOutcome, BatchError> {
         let started = Instant::now();
         let batch = intake::split(event)?;
         let mut stats = InvocationStats {
@@ -143,7 +164,7 @@ impl Relay {
         self.publish(&mut mapped, deadline, request_id, &mut stats)
             .await;
         self.park(&mut mapped, &mut stats).await;
-        let response = respond(&mapped, &mut stats);
+        let response = respond(&mapped, &mut stats)?;
         stats.duration = started.elapsed();
         Ok(BatchOutcome { response, stats })
     }
@@ -387,45 +408,137 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str) -> Envelope {
             envelope.body = Some(event.body.clone());
         }
         Err(_) => {
-            envelope.record = RawValue::from_string(m.incoming.raw.to_string()).ok();
+            envelope.record = Some(m.incoming.raw.clone());
         }
     }
     envelope
 }
 
-/// Names the first record that is neither published nor parked.
-fn respond(mapped: &[Mapped<'_>], stats: &mut InvocationStats) -> BatchResponse {
-    let failed: Vec<&Mapped<'_>> = mapped
+/// Names the first record that is neither published nor parked. Lambda
+/// delivers it and everything after it again.
+fn respond(
+    mapped: &[Mapped<'_>],
+    stats: &mut InvocationStats,
+) -> Result<BatchResponse, BatchError> {
+    stats.records_failed = mapped
         .iter()
         .filter(|m| m.settled.contains(&Settled::Open))
-        .collect();
-    stats.records_failed = failed.len();
-    let Some(first) = failed.first() else {
-        return BatchResponse {
+        .count();
+    let Some(first) = mapped
+        .iter()
+        .position(|m| m.settled.contains(&Settled::Open))
+    else {
+        return Ok(BatchResponse {
             batch_item_failures: vec![],
-        };
+        });
     };
-    // A record without a sequence number cannot be named; naming the
-    // batch's first record has Lambda deliver the whole batch again.
-    let identifier = first
-        .incoming
-        .sequence_number
-        .clone()
-        .or_else(|| {
-            mapped
-                .iter()
-                .find_map(|m| m.incoming.sequence_number.clone())
-        })
-        .unwrap_or_else(|| "0".to_owned());
+    // A record without a sequence number cannot be named: name the nearest
+    // record before it instead (Lambda delivers from there, it included);
+    // with none before it, only failing the whole invocation is safe.
+    let identifier = mapped[..=first]
+        .iter()
+        .rev()
+        .find_map(|m| m.incoming.sequence_number.clone())
+        .ok_or(BatchError::NoCheckpoint {
+            record: first,
+            failed: stats.records_failed,
+        })?;
     tracing::error!(
         checkpoint = identifier.as_str(),
-        records_failed = failed.len(),
+        records_failed = stats.records_failed,
         "reporting records back to Lambda to be delivered again"
     );
-    BatchResponse {
+    Ok(BatchResponse {
         batch_item_failures: vec![BatchItemFailure {
             item_identifier: identifier,
         }],
-    }
+    })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_sdk::dynamodb::DecodeError;
+
+    fn incoming(index: usize, seq: Option<&str>) -> Incoming {
+        Incoming {
+            index,
+            sequence_number: seq.map(str::to_owned),
+            raw: RawValue::from_string("{}".into()).unwrap(),
+            decoded: Err(DecodeError::MissingField("dynamodb")),
+        }
+    }
+
+    fn mapped(incoming: &Incoming, settled: Settled) -> Mapped<'_> {
+        Mapped {
+            incoming,
+            item: None,
+            record: None,
+            outcome: Err("parked raw".into()),
+            settled: vec![settled],
+            attempts: vec![0],
+            reasons: vec!["parked raw".into()],
+        }
+    }
+
+    fn checkpoint(batch: &[(Option<&str>, Settled)]) -> Result<Vec<String>, BatchError> {
+        let incoming: Vec<Incoming> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (seq, _))| incoming(i, *seq))
+            .collect();
+        let mapped: Vec<Mapped<'_>> = incoming
+            .iter()
+            .zip(batch)
+            .map(|(inc, (_, settled))| mapped(inc, settled.clone()))
+            .collect();
+        let response = respond(&mapped, &mut InvocationStats::default())?;
+        Ok(response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect())
+    }
+
+    #[test]
+    fn full_success_is_an_empty_list() {
+        let batch = [
+            (Some("1"), Settled::Published),
+            (Some("2"), Settled::Parked),
+        ];
+        assert_eq!(checkpoint(&batch).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_first_open_record_is_the_checkpoint() {
+        let batch = [
+            (Some("1"), Settled::Published),
+            (Some("2"), Settled::Open),
+            (Some("3"), Settled::Parked),
+            (Some("4"), Settled::Open),
+        ];
+        assert_eq!(checkpoint(&batch).unwrap(), ["2"]);
+    }
+
+    #[test]
+    fn an_open_record_without_sequence_number_names_the_one_before() {
+        let batch = [
+            (Some("1"), Settled::Published),
+            (None, Settled::Open),
+            (Some("3"), Settled::Published),
+        ];
+        assert_eq!(checkpoint(&batch).unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn nothing_to_name_fails_the_whole_batch() {
+        let batch = [(None, Settled::Open), (Some("2"), Settled::Published)];
+        assert!(matches!(
+            checkpoint(&batch),
+            Err(BatchError::NoCheckpoint {
+                record: 0,
+                failed: 1
+            })
+        ));
+    }
+}

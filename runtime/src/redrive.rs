@@ -568,7 +568,6 @@ fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     u64::try_from(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms).ok()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

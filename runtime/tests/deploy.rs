@@ -39,11 +39,16 @@ fn template_passes_cfn_lint() {
 fn cfn_lint_catches_a_broken_template() {
     let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
         .expect("template");
-    let broken = template.replace("Runtime: provided.al2023", "Runtime: provided.al2099");
+    let broken = template.replace("MaximumMessageSize: 262144", "MaximumMessageSize: 99999999");
     assert_ne!(broken, template);
     let path = std::env::temp_dir().join(format!("relay-broken-{}.yaml", std::process::id()));
     std::fs::write(&path, broken).unwrap();
-    assert!(!lint(&path).status.success(), "an unknown runtime must be refused");
+    let out = lint(&path);
+    assert!(
+        !out.status.success(),
+        "a message size SQS does not allow must be refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("E3034"));
 }
 
 #[test]

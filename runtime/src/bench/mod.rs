@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Internal: start a relay from a bench config and report readiness.
     #[arg(long, hide = true)]
     pub probe: Option<PathBuf>,
+    /// Internal: the batch file a probe reads.
+    #[arg(long, hide = true)]
+    pub probe_batch: Option<PathBuf>,
     /// Internal: invocations the probe runs before reporting its peak RSS.
     #[arg(long, hide = true, default_value_t = 0)]
     pub probe_invocations: usize,
@@ -65,7 +68,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         return rss_probe(args, artifact);
     }
     if let Some(config) = &args.probe {
-        return pipeline::probe(config, args.records, args.probe_invocations);
+        return pipeline::probe(config, args.probe_batch.as_deref(), args.probe_invocations);
     }
     if args.pipeline {
         return pipeline::run(args);
@@ -123,10 +126,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut instance = module.instantiate(SETTINGS, Limits::default())?;
     let native = data_change::DataChange::new(serde_json::from_str(SETTINGS)?)
         .map_err(|e| anyhow::anyhow!("native data-change refused settings: {e}"))?;
+    // As in Lambda (and as the peer does), the event arrives parsed; the
+    // rounds time decode → transform → serialize per record.
+    let raws = relay_sdk::dynamodb::split_records(&input)?;
     let mut wasm_round = || -> anyhow::Result<usize> {
         let mut bytes = 0;
-        for record in relay_sdk::dynamodb::parse_records(&input)? {
-            for event in instance.transform(&record?)? {
+        for raw in &raws {
+            let record = relay_sdk::dynamodb::parse_record(raw)?;
+            for event in instance.transform(&record)? {
                 bytes += output_line(&event).len();
             }
         }
@@ -134,9 +141,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     let native_round = || -> anyhow::Result<usize> {
         let mut bytes = 0;
-        for record in relay_sdk::dynamodb::parse_records(&input)? {
+        for raw in &raws {
+            let record = relay_sdk::dynamodb::parse_record(raw)?;
             let events = native
-                .transform(&record?)
+                .transform(&record)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             for e in events {
                 let body = serde_json::value::RawValue::from_string(e.body)?;
@@ -172,7 +180,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let native_rate = rate(&mut native_times);
     let python = python_peer(args, &input_path);
     let rss_self = peak_rss_kib();
-    let rss_child = rss_in_child(args, &artifact_path);
+    let rss_child = rss_in_child(&artifact_path, &input_path);
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
@@ -227,17 +235,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 /// The production path alone, in a fresh process: load the precompiled
 /// artifact, map the batch ten times, print VmHWM in KiB.
 fn rss_probe(args: &BenchArgs, artifact: &Path) -> anyhow::Result<()> {
-    let input = serde_json::to_string(&generate(&SampleOptions {
-        count: args.records,
-        seed: args.seed,
-        ..SampleOptions::default()
-    }))?;
+    let input = std::fs::read_to_string(args.probe_batch.as_ref().context("--probe-batch")?)?;
+    let event = serde_json::value::RawValue::from_string(input)?;
     let engine = TransformEngine::new()?;
     let module = engine.load(artifact)?;
     let mut instance = module.instantiate(SETTINGS, Limits::default())?;
     for _ in 0..10 {
-        for record in relay_sdk::dynamodb::parse_records(&input)? {
-            for event in instance.transform(&record?)? {
+        // The production path: each record parsed and decoded on its own.
+        for incoming in crate::intake::split(&event)? {
+            for event in instance.transform(&incoming.decoded?)? {
                 std::hint::black_box(output_line(&event));
             }
         }
@@ -246,12 +252,13 @@ fn rss_probe(args: &BenchArgs, artifact: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rss_in_child(args: &BenchArgs, artifact: &Path) -> anyhow::Result<u64> {
+fn rss_in_child(artifact: &Path, batch: &Path) -> anyhow::Result<u64> {
     let out = Command::new(std::env::current_exe()?)
-        .args(["bench", "--records", &args.records.to_string()])
-        .args(["--seed", &args.seed.to_string()])
+        .arg("bench")
         .arg("--rss-probe")
         .arg(artifact)
+        .arg("--probe-batch")
+        .arg(batch)
         .output()?;
     anyhow::ensure!(
         out.status.success(),

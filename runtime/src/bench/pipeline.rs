@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::Value;
 
 use super::{median_of, peak_rss_kib, BenchArgs};
 use crate::config::{BusConfig, Config, RetryConfig, TableConfig};
@@ -25,6 +24,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&scratch)?;
     let modules = precompile(args, &scratch)?;
     let batch = batch(args.records);
+    let batch_path = scratch.join("batch.json");
+    std::fs::write(&batch_path, batch.get())?;
     // The sink keeps answering on its worker thread while child processes
     // (cold start, RSS probe) publish to it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -49,11 +50,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         while started.elapsed() < Duration::from_secs_f64(args.seconds) || latencies.len() < 5 {
             let t = Instant::now();
             let outcome = relay
-                .handle(
-                    batch.clone(),
-                    Instant::now() + Duration::from_secs(60),
-                    "bench",
-                )
+                .handle(&batch, Instant::now() + Duration::from_secs(60), "bench")
                 .await?;
             latencies.push(t.elapsed());
             anyhow::ensure!(
@@ -69,8 +66,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut sorted = latencies.clone();
     let median = median_of(&mut sorted);
     let p_max = *sorted.last().expect("rounds");
-    let cold = cold_starts(&config_path, &url)?;
-    let rss = rss_child(args, &config_path, &url);
+    let cold = cold_starts(&config_path)?;
+    let rss = rss_child(&config_path, &batch_path);
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
@@ -101,7 +98,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
 /// Child mode: init the relay from the config and print `ready`, then, if
 /// asked, run ten invocations and print the peak RSS in KiB.
-pub fn probe(config_path: &Path, records: usize, invocations: usize) -> anyhow::Result<()> {
+pub fn probe(config_path: &Path, batch: Option<&Path>, invocations: usize) -> anyhow::Result<()> {
     isolate_aws();
     let text = std::fs::read_to_string(config_path)?;
     let file: ConfigFile = serde_json::from_str(&text)?;
@@ -114,14 +111,11 @@ pub fn probe(config_path: &Path, records: usize, invocations: usize) -> anyhow::
         let mut relay = Relay::init(&config, sqs).await?;
         println!("ready");
         if invocations > 0 {
-            let batch = batch(records);
+            let text = std::fs::read_to_string(batch.context("--probe-batch")?)?;
+            let batch = serde_json::value::RawValue::from_string(text)?;
             for _ in 0..invocations {
                 relay
-                    .handle(
-                        batch.clone(),
-                        Instant::now() + Duration::from_secs(60),
-                        "bench",
-                    )
+                    .handle(&batch, Instant::now() + Duration::from_secs(60), "bench")
                     .await?;
             }
             println!("{}", peak_rss_kib().context("no /proc/self/status")?);
@@ -147,7 +141,7 @@ fn isolate_aws() {
 
 /// Half the records from `orders` (data-change), half from `payments`
 /// (order-status).
-fn batch(records: usize) -> Value {
+fn batch(records: usize) -> Box<serde_json::value::RawValue> {
     let mut all = Vec::new();
     for (table, count, seed) in [
         ("orders", records - records / 2, 1),
@@ -161,7 +155,8 @@ fn batch(records: usize) -> Value {
         });
         all.extend(event["Records"].as_array().cloned().unwrap_or_default());
     }
-    serde_json::json!({ "Records": all })
+    serde_json::value::RawValue::from_string(serde_json::json!({ "Records": all }).to_string())
+        .expect("JSON")
 }
 
 fn precompile(args: &BenchArgs, scratch: &Path) -> anyhow::Result<[PathBuf; 2]> {
@@ -241,7 +236,7 @@ impl ConfigFile {
 }
 
 /// Spawns fresh processes and times process start → `ready` on stdout.
-fn cold_starts(config: &Path, _url: &str) -> anyhow::Result<(Duration, usize)> {
+fn cold_starts(config: &Path) -> anyhow::Result<(Duration, usize)> {
     let mut times = Vec::new();
     for _ in 0..7 {
         let started = Instant::now();
@@ -264,16 +259,13 @@ fn cold_starts(config: &Path, _url: &str) -> anyhow::Result<(Duration, usize)> {
     Ok((median_of(&mut times), n))
 }
 
-fn rss_child(args: &BenchArgs, config: &Path, _url: &str) -> anyhow::Result<u64> {
+fn rss_child(config: &Path, batch: &Path) -> anyhow::Result<u64> {
     let out = Command::new(std::env::current_exe()?)
         .args(["bench", "--probe"])
         .arg(config)
-        .args([
-            "--probe-invocations",
-            "10",
-            "--records",
-            &args.records.to_string(),
-        ])
+        .arg("--probe-batch")
+        .arg(batch)
+        .args(["--probe-invocations", "10"])
         .output()?;
     anyhow::ensure!(
         out.status.success(),
