@@ -184,7 +184,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
-        "decode → transform → serialize, median of {} rounds:",
+        "decode → transform → serialize per record (the batch already parsed, as the peer does), median of {} rounds:",
         wasm_times.len()
     );
     println!(
