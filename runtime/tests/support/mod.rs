@@ -62,3 +62,32 @@ pub fn guest(package: &str) -> PathBuf {
 pub fn fixture(relative: &str) -> PathBuf {
     workspace().join(relative)
 }
+
+/// Serves each request of `server` on a thread of its own (so a long-poll
+/// never blocks the next request) until `closing` says so.
+pub fn serve_each_request(
+    name: &'static str,
+    server: std::sync::Arc<tiny_http::Server>,
+    closing: impl Fn() -> bool + Send + 'static,
+    handle: impl Fn(tiny_http::Request) + Send + Sync + 'static,
+) -> std::thread::JoinHandle<()> {
+    let handle = std::sync::Arc::new(handle);
+    std::thread::Builder::new()
+        .name(format!("{name}-recv"))
+        .spawn(move || loop {
+            match server.recv() {
+                Ok(request) => {
+                    let handle = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("{name}-request"))
+                        .spawn(move || handle(request));
+                    if spawned.is_err() {
+                        eprintln!("{name}: cannot spawn a request thread");
+                    }
+                }
+                Err(_) if closing() => break,
+                Err(e) => eprintln!("{name}: server error: {e}"),
+            }
+        })
+        .expect("spawn the receiving thread")
+}

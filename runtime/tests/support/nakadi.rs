@@ -292,26 +292,14 @@ impl FakeNakadi {
             closing: AtomicBool::new(false),
         });
         let recv_thread = {
-            let backend = backend.clone();
             let shared = shared.clone();
-            thread::Builder::new()
-                .name("fake-nakadi-recv".into())
-                .spawn(move || loop {
-                    match backend.recv() {
-                        Ok(request) => {
-                            let shared = shared.clone();
-                            let spawned = thread::Builder::new()
-                                .name("fake-nakadi-request".into())
-                                .spawn(move || handle(&shared, request));
-                            if spawned.is_err() {
-                                eprintln!("FakeNakadi: cannot spawn a request thread");
-                            }
-                        }
-                        Err(_) if shared.closing.load(Ordering::SeqCst) => break,
-                        Err(e) => eprintln!("FakeNakadi: backend error: {e}"),
-                    }
-                })
-                .expect("FakeNakadi: spawn the receiving thread")
+            let closing = shared.clone();
+            super::serve_each_request(
+                "fake-nakadi",
+                backend.clone(),
+                move || closing.closing.load(Ordering::SeqCst),
+                move |request| handle(&shared, request),
+            )
         };
         let listener =
             TcpListener::bind("127.0.0.1:0").expect("FakeNakadi: bind a port on 127.0.0.1");

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -146,26 +146,14 @@ impl RuntimeApi {
             closing: AtomicBool::new(false),
         });
         let thread = {
-            let server = server.clone();
             let shared = shared.clone();
-            thread::Builder::new()
-                .name("runtime-api-recv".into())
-                .spawn(move || loop {
-                    match server.recv() {
-                        Ok(request) => {
-                            let shared = shared.clone();
-                            let spawned = thread::Builder::new()
-                                .name("runtime-api-request".into())
-                                .spawn(move || handle(&shared, request));
-                            if spawned.is_err() {
-                                eprintln!("RuntimeApi: cannot spawn a request thread");
-                            }
-                        }
-                        Err(_) if shared.closing.load(Ordering::SeqCst) => break,
-                        Err(e) => eprintln!("RuntimeApi: server error: {e}"),
-                    }
-                })
-                .expect("RuntimeApi: spawn the receiving thread")
+            let closing = shared.clone();
+            super::serve_each_request(
+                "runtime-api",
+                server.clone(),
+                move || closing.closing.load(Ordering::SeqCst),
+                move |request| handle(&shared, request),
+            )
         };
         RuntimeApi {
             shared,
