@@ -15,8 +15,54 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use crate::dynamodb::{self, RecordError};
-use crate::Record;
+use crate::{Event, Operation, Record};
+
+/// The stream ARN of records made by [`record`].
+pub const TEST_ARN: &str =
+    "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000";
+
+/// A record of table `orders` built in code, for unit tests: sequence number
+/// `1`, created at 2024-03-01T12:34:56.789Z, not a TTL delete. Change any
+/// field with struct update syntax:
+///
+/// ```
+/// use relay_sdk::{testing, Operation, Record};
+/// use serde_json::json;
+///
+/// let record = Record {
+///     sequence_number: "42".into(),
+///     ..testing::record(Operation::Insert, json!({"id": "a"}), None, Some(json!({"id": "a"})))
+/// };
+/// assert_eq!(record.table, "orders");
+/// ```
+pub fn record(operation: Operation, keys: Value, old: Option<Value>, new: Option<Value>) -> Record {
+    Record {
+        table: "orders".into(),
+        event_source_arn: TEST_ARN.into(),
+        operation,
+        keys,
+        old_image: old,
+        new_image: new,
+        sequence_number: "1".into(),
+        event_id: "1".into(),
+        approximate_creation_time_ms: Some(1_709_296_496_789),
+        ttl_delete: false,
+    }
+}
+
+/// An event's body as JSON.
+///
+/// # Panics
+///
+/// When the body is not JSON.
+#[track_caller]
+pub fn body(event: &Event) -> Value {
+    serde_json::from_str(&event.body)
+        .unwrap_or_else(|e| panic!("event body is not JSON ({e}): {}", event.body))
+}
 
 /// All records of the fixture file at `path`, decoded.
 ///

@@ -32,18 +32,13 @@ fn instance(limits: Limits) -> TransformInstance {
 
 fn record(mode: &str) -> Record {
     Record {
-        table: "orders".into(),
-        event_source_arn:
-            "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
-                .into(),
-        operation: Operation::Insert,
-        keys: json!({"order_number": "ORD-1"}),
-        old_image: None,
-        new_image: Some(json!({"order_number": "ORD-1", "mode": mode})),
         sequence_number: "4200000000000000000001".into(),
-        event_id: "e1".into(),
-        approximate_creation_time_ms: Some(1_768_435_200_000),
-        ttl_delete: false,
+        ..relay_sdk::testing::record(
+            Operation::Insert,
+            json!({"order_number": "ORD-1"}),
+            None,
+            Some(json!({"order_number": "ORD-1", "mode": mode})),
+        )
     }
 }
 

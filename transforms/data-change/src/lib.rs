@@ -62,13 +62,11 @@ relay_sdk::export_transform!(DataChange);
 
 #[cfg(test)]
 mod tests {
+    use relay_sdk::testing::{self, body};
     use relay_sdk::Operation;
     use serde_json::{json, Value};
 
     use super::*;
-
-    const ARN: &str =
-        "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000";
 
     fn transform(settings: Value) -> DataChange {
         DataChange::new(serde_json::from_value(settings).unwrap()).unwrap()
@@ -76,21 +74,9 @@ mod tests {
 
     fn record(operation: Operation, old: Option<Value>, new: Option<Value>) -> Record {
         Record {
-            table: "orders".into(),
-            event_source_arn: ARN.into(),
-            operation,
-            keys: json!({"order_number": "A-1"}),
-            old_image: old,
-            new_image: new,
             sequence_number: "4000000000000000000001".into(),
-            event_id: "e1".into(),
-            approximate_creation_time_ms: Some(1_709_296_496_789),
-            ttl_delete: false,
+            ..testing::record(operation, json!({"order_number": "A-1"}), old, new)
         }
-    }
-
-    fn body(event: &Event) -> Value {
-        serde_json::from_str(&event.body).unwrap()
     }
 
     #[test]

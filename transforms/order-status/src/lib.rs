@@ -128,6 +128,7 @@ relay_sdk::export_transform!(OrderStatus);
 
 #[cfg(test)]
 mod tests {
+    use relay_sdk::testing::{self, body};
     use serde_json::json;
 
     use super::*;
@@ -165,19 +166,9 @@ mod tests {
         Record {
             table: "payment-orders".into(),
             event_source_arn: ARN.into(),
-            operation,
-            keys: json!({"order_number": "ORD-1001"}),
-            old_image: old,
-            new_image: new,
             sequence_number: "5000000000000000000001".into(),
-            event_id: "e1".into(),
-            approximate_creation_time_ms: Some(1_709_296_496_789),
-            ttl_delete: false,
+            ..testing::record(operation, json!({"order_number": "ORD-1001"}), old, new)
         }
-    }
-
-    fn body(event: &Event) -> Value {
-        serde_json::from_str(&event.body).unwrap()
     }
 
     #[test]
