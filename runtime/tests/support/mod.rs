@@ -91,3 +91,28 @@ pub fn serve_each_request(
         })
         .expect("spawn the receiving thread")
 }
+
+/// Waits on `changed` until `done` holds for the state behind `lock`, or
+/// `timeout` passes; returns whether it holds.
+pub fn wait_until<T>(
+    lock: &std::sync::Mutex<T>,
+    changed: &std::sync::Condvar,
+    timeout: std::time::Duration,
+    done: impl Fn(&T) -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if done(&state) {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        state = changed
+            .wait_timeout(state, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}

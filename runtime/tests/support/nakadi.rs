@@ -504,23 +504,7 @@ impl FakeNakadi {
     }
 
     fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.state();
-        loop {
-            if done(&state) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        super::wait_until(&self.shared.state, &self.shared.changed, timeout, done)
     }
 }
 

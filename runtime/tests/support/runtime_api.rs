@@ -263,23 +263,9 @@ impl RuntimeApi {
     /// Waits until the function is polling `invocation/next` with nothing
     /// queued (initialised and idle); false on timeout.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.state();
-        loop {
-            if state.waiting > 0 && state.queue.is_empty() {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        super::wait_until(&self.shared.state, &self.shared.changed, timeout, |state| {
+            state.waiting > 0 && state.queue.is_empty()
+        })
     }
 }
 
