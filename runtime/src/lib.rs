@@ -17,7 +17,9 @@
 //! - [`fallback`]: park what was not published in SQS;
 //! - [`pipeline`]: the stages in order, and the partial batch response;
 //! - [`lambda`]: the Lambda entry point and its metrics;
-//! - [`redrive`]: drain the fallback queue back to the bus.
+//! - [`redrive`]: drain the fallback queue back to the bus;
+//! - [`poll`]: `relay poll`, the pipeline on streams read through the
+//!   DynamoDB Streams API (the local loop, or outside Lambda).
 //!
 //! Local tooling around the pipeline:
 //!
@@ -35,6 +37,7 @@ pub mod intake;
 pub mod lambda;
 pub mod local_test;
 pub mod pipeline;
+pub mod poll;
 pub mod publish;
 pub mod redrive;
 pub mod sample;

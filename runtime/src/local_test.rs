@@ -38,9 +38,48 @@ pub fn output_line(event: &Event) -> String {
     .expect("serializing strings and raw JSON cannot fail")
 }
 
-/// Decodes every record of `input` (a Lambda DynamoDB Streams event or a
-/// single record) and runs it through `instance`, in order.
-pub fn run(instance: &mut TransformInstance, input: &str) -> anyhow::Result<TestRun> {
+/// The stream ARN given to records that have none, for `table`.
+pub fn local_stream_arn(table: &str) -> String {
+    format!("arn:aws:dynamodb:local:000000000000:table/{table}/stream/local")
+}
+
+/// Gives every record of `input` without an `eventSourceARN` the one of
+/// [`local_stream_arn`]: records read with the DynamoDB Streams API (`aws
+/// dynamodbstreams get-records`) lack it, while Lambda adds it.
+pub fn label_records(input: &str, table: &str) -> anyhow::Result<String> {
+    let mut value: Value = serde_json::from_str(input)?;
+    let arn = Value::from(local_stream_arn(table));
+    let label = |record: &mut Value| {
+        if let Value::Object(record) = record {
+            record
+                .entry("eventSourceARN")
+                .or_insert_with(|| arn.clone());
+        }
+    };
+    match value.get_mut("Records").and_then(Value::as_array_mut) {
+        Some(records) => records.iter_mut().for_each(label),
+        None => label(&mut value),
+    }
+    Ok(value.to_string())
+}
+
+/// Decodes every record of `input` (a Lambda DynamoDB Streams event, the
+/// output of GetRecords, or a single record) and runs it through `instance`,
+/// in order. With `table`, records without an `eventSourceARN` are taken to
+/// come from that table's stream.
+pub fn run(
+    instance: &mut TransformInstance,
+    input: &str,
+    table: Option<&str>,
+) -> anyhow::Result<TestRun> {
+    let labelled;
+    let input = match table {
+        Some(table) => {
+            labelled = label_records(input, table)?;
+            &labelled
+        }
+        None => input,
+    };
     let records = relay_sdk::dynamodb::parse_records(input)?;
     let mut run = TestRun {
         records: records.len(),
@@ -50,7 +89,12 @@ pub fn run(instance: &mut TransformInstance, input: &str) -> anyhow::Result<Test
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                run.failures.push(format!("cannot decode {e}"));
+                let hint = if table.is_none() && e.to_string().contains("eventSourceARN") {
+                    " (records read with the DynamoDB Streams API have none: pass --table NAME)"
+                } else {
+                    ""
+                };
+                run.failures.push(format!("cannot decode {e}{hint}"));
                 continue;
             }
         };
@@ -154,6 +198,23 @@ fn differing_paths(expected: &Value, actual: &Value, at: String) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_records_fills_only_missing_arns() {
+        let input = r#"{"Records": [{"eventID": "a", "n": 1.50},
+            {"eventID": "b", "eventSourceARN": "arn:kept"}], "NextShardIterator": "x"}"#;
+        let labelled: Value =
+            serde_json::from_str(&label_records(input, "orders").unwrap()).unwrap();
+        assert_eq!(
+            labelled["Records"][0]["eventSourceARN"],
+            local_stream_arn("orders")
+        );
+        assert_eq!(labelled["Records"][0]["n"].to_string(), "1.50");
+        assert_eq!(labelled["Records"][1]["eventSourceARN"], "arn:kept");
+        let single: Value =
+            serde_json::from_str(&label_records(r#"{"eventID": "c"}"#, "t").unwrap()).unwrap();
+        assert_eq!(single["eventSourceARN"], local_stream_arn("t"));
+    }
 
     #[test]
     fn compare_accepts_same_json_with_other_whitespace() {

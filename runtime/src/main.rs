@@ -44,6 +44,12 @@ enum Command {
     /// Run the relay once on a Lambda DynamoDB Streams event file, exactly as
     /// the Lambda would (publish, park, respond), and print the batch response.
     Run(RunArgs),
+    /// Run the relay on tables' DynamoDB streams, read through the DynamoDB
+    /// Streams API (for the local loop on moto, or outside Lambda). Each batch
+    /// goes through the Lambda's pipeline; records it hands back are read
+    /// again, as the event source mapping does. Ctrl-C stops after the batch
+    /// in hand.
+    Poll(PollArgs),
     /// Serve a local Nakadi-compatible bus that prints every event it
     /// receives (for trying Relay out; it is not Nakadi).
     Bus(BusArgs),
@@ -64,9 +70,15 @@ struct TestArgs {
     /// The transform: a .wasm component or an artifact from `relay compile`.
     #[arg(long, short)]
     transform: PathBuf,
-    /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}) or one record.
+    /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}, as Lambda
+    /// delivers it or `relay poll --capture` writes it), the output of
+    /// DynamoDB Streams GetRecords, or one record.
     #[arg(long, short)]
     event: PathBuf,
+    /// The table of records without an eventSourceARN (GetRecords output,
+    /// e.g. `aws dynamodbstreams get-records`, lacks it; Lambda adds it).
+    #[arg(long)]
+    table: Option<String>,
     /// Table settings handed to the transform: inline JSON (`{"data_type": "x"}`)
     /// or a path to a JSON file.
     #[arg(long, short, default_value = "{}")]
@@ -125,6 +137,31 @@ struct RunArgs {
     /// Time budget, as a Lambda timeout, in seconds.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct PollArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// A table to poll (repeatable); default: every table in the configuration.
+    #[arg(long = "table", short)]
+    tables: Vec<String>,
+    /// Where to start in the shards open now.
+    #[arg(long, value_enum, default_value = "latest")]
+    start_at: relay::poll::StartAt,
+    /// Pause between rounds that found nothing, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    idle_ms: u64,
+    /// Most records per batch (GetRecords limit, at most 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    batch_size: i32,
+    /// Time budget of one batch, as a Lambda timeout, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+    /// Also write every record read to this file as a Lambda DynamoDB Streams
+    /// event, ready for `relay test --event`.
+    #[arg(long)]
+    capture: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -215,6 +252,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Redrive(args) => redrive(args),
         Command::Run(args) => run_once(args),
+        Command::Poll(args) => poll(args),
         Command::Bus(args) => bus(args),
         Command::Test(args) => test(args),
         Command::Sample(args) => sample(args),
@@ -304,6 +342,73 @@ fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn poll(args: PollArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let tables = if args.tables.is_empty() {
+        config.tables.keys().cloned().collect()
+    } else {
+        for table in &args.tables {
+            anyhow::ensure!(
+                config.tables.contains_key(table),
+                "table {table} has no route in {}: add a [tables.{table}] section",
+                args.config.config.display()
+            );
+        }
+        args.tables
+    };
+    anyhow::ensure!(
+        !tables.is_empty(),
+        "the configuration {} has no tables to poll",
+        args.config.config.display()
+    );
+    let options = relay::poll::PollOptions {
+        tables,
+        start_at: args.start_at,
+        idle_interval: std::time::Duration::from_millis(args.idle_ms),
+        batch_size: args.batch_size,
+        batch_timeout: std::time::Duration::from_secs(args.timeout_secs),
+        capture: args.capture,
+        ..Default::default()
+    };
+    block_on(async {
+        let sqs = relay::lambda::sqs_client().await;
+        let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+        let client = relay::poll::streams_client().await;
+        let stop = relay::poll::StopHandle::default();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown_signal().await;
+                stop.stop();
+            }
+        });
+        let tables = options.tables.join(", ");
+        let summary = relay::poll::run(&mut relay, &client, &options, &stop, || {
+            eprintln!("relay poll: reading the streams of {tables}; Ctrl-C stops");
+        })
+        .await?;
+        eprintln!(
+            "stopped: {} batches, {} records, {} events published, {} events parked, {} batches read again",
+            summary.batches,
+            summary.records,
+            summary.events_published,
+            summary.events_parked,
+            summary.retried_batches
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 fn bus(args: BusArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let bus = relay::devbus::DevBus::start(relay::devbus::DevBusOptions {
@@ -316,7 +421,7 @@ fn bus(args: BusArgs) -> anyhow::Result<ExitCode> {
             "Nakadi-compatible bus listening on {} (Ctrl-C stops it)",
             bus.url()
         );
-        tokio::signal::ctrl_c().await?;
+        shutdown_signal().await;
         eprintln!(
             "{} events received",
             bus.received().load(std::sync::atomic::Ordering::Relaxed)
@@ -423,7 +528,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let engine = TransformEngine::new()?;
     let module = engine.load(&args.transform)?;
     let mut instance = module.instantiate(&settings, args.limits.limits())?;
-    let run = relay::local_test::run(&mut instance, &input)
+    let run = relay::local_test::run(&mut instance, &input, args.table.as_deref())
         .with_context(|| format!("cannot read records from {}", args.event.display()))?;
     let mut ok = run.failures.is_empty();
     for failure in &run.failures {
