@@ -61,6 +61,10 @@ impl TransformEngine {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // For profiling: `perf report` then names the guest's functions.
+        if std::env::var_os("RELAY_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Transform::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)?;
