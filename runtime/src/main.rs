@@ -405,9 +405,9 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                     .module
                     .instantiate(&route.settings, route.limits)
                     .map(|_| loaded)
-                    .map_err(|source| relay::modules::ModuleError::Load {
+                    .map_err(|error| relay::modules::ModuleError::Load {
                         table: table.clone(),
-                        source,
+                        error,
                     })
             });
             match result {

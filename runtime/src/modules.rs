@@ -178,14 +178,14 @@ pub struct LoadedModule {
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     /// A local module file could not be read.
-    #[error("table {table}: cannot read transform module {path}: {source}")]
+    #[error("table {table}: cannot read transform module {path}: {error}")]
     Read {
         /// The table.
         table: String,
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not chained, so it is shown once).
+        error: std::io::Error,
     },
     /// The module's bytes do not hash to the pinned sha256; they were not
     /// loaded (nor cached).
@@ -225,12 +225,12 @@ pub enum ModuleError {
         url: String,
     },
     /// The verified bytes are not a usable transform module.
-    #[error("table {table}: {source}")]
+    #[error("table {table}: {error}")]
     Load {
         /// The table.
         table: String,
-        /// Why the engine refused it.
-        source: LoadError,
+        /// Why the engine refused it (in the message, not chained).
+        error: LoadError,
     },
 }
 
@@ -322,9 +322,9 @@ impl ModuleStore {
             None => {
                 let module = engine
                     .load_bytes(&route.module.module_name(), &verified.bytes)
-                    .map_err(|source| ModuleError::Load {
+                    .map_err(|error| ModuleError::Load {
                         table: table.to_owned(),
-                        source,
+                        error,
                     })?;
                 let module = Arc::new(module);
                 self.compiled.insert(verified.sha256, module.clone());
@@ -345,10 +345,10 @@ impl ModuleStore {
     async fn resolve(&self, table: &str, route: &TableConfig) -> Result<Verified, ModuleError> {
         match &route.module {
             ModuleSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
+                let bytes = std::fs::read(path).map_err(|error| ModuleError::Read {
                     table: table.to_owned(),
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
                 let sha256 = Sha256Digest::of(&bytes);
                 if let Some(expected) = route.sha256 {
