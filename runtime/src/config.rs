@@ -12,6 +12,10 @@
 //! [tables.orders]
 //! module = "modules/data_change.cwasm"  # relative to this file
 //! settings = { data_type = "payment-order", event_type = "payment-order.changed" }
+//!
+//! [tables.payments]                     # a module in S3, pinned by its sha256
+//! module = "s3://relay-modules/payments/order_status-v2.cwasm"
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! ```
 
 use std::collections::BTreeMap;
@@ -20,6 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::modules::{ModuleSource, Sha256Digest};
 use crate::transform::Limits;
 
 /// The environment variable naming the configuration file.
@@ -92,7 +97,9 @@ struct RawFallback {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTable {
-    module: PathBuf,
+    module: String,
+    #[serde(default)]
+    sha256: Option<String>,
     #[serde(default)]
     settings: Option<toml::Table>,
     #[serde(default)]
@@ -158,8 +165,11 @@ impl Default for RetryConfig {
 /// One table's route.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
-    /// The transform module (`.wasm` or precompiled artifact).
-    pub module: PathBuf,
+    /// Where the transform module (`.wasm` or precompiled artifact) is.
+    pub module: ModuleSource,
+    /// The pinned digest of the module's bytes: required for S3, optional
+    /// for files; a module that does not match it is refused.
+    pub sha256: Option<Sha256Digest>,
     /// Settings handed to the module's `init`, as a JSON object text.
     pub settings: String,
     /// Sandbox limits for this table.
@@ -291,15 +301,12 @@ impl RawConfig {
                 })?,
                 None => "{}".to_owned(),
             };
-            let module = if table.module.is_absolute() {
-                table.module
-            } else {
-                base.join(table.module)
-            };
+            let (module, sha256) = table_module(&name, table.module, table.sha256, base)?;
             tables.insert(
                 name,
                 TableConfig {
                     module,
+                    sha256,
                     settings,
                     limits: table.limits.unwrap_or(default_limits),
                 },
@@ -312,6 +319,73 @@ impl RawConfig {
             tables,
         })
     }
+}
+
+/// Example of an S3 module entry, for error messages.
+const S3_EXAMPLE: &str = r#"module = "s3://relay-modules/orders/data_change-v2.cwasm", sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" (from `sha256sum data_change-v2.cwasm`)"#;
+
+/// A table's module location and pin: `s3://bucket/key` (pin required) or
+/// a file path, relative ones taken from `base`.
+fn table_module(
+    table: &str,
+    module: String,
+    sha256: Option<String>,
+    base: &Path,
+) -> Result<(ModuleSource, Option<Sha256Digest>), ConfigError> {
+    let sha256 = sha256
+        .map(|text| {
+            text.trim()
+                .parse::<Sha256Digest>()
+                .map_err(|e| ConfigError::Invalid {
+                    field: format!("tables.{table}.sha256"),
+                    problem: e.to_string(),
+                    example: S3_EXAMPLE,
+                })
+        })
+        .transpose()?;
+    let source = match ModuleSource::parse_s3(&module) {
+        Some(Ok(source)) => source,
+        Some(Err(problem)) => {
+            return Err(ConfigError::Invalid {
+                field: format!("tables.{table}.module"),
+                problem: format!("{module:?}: {problem}"),
+                example: S3_EXAMPLE,
+            })
+        }
+        None if module.contains("://") => {
+            return Err(ConfigError::Invalid {
+                field: format!("tables.{table}.module"),
+                problem: format!("{module:?}: only file paths and s3:// URLs are supported"),
+                example: S3_EXAMPLE,
+            })
+        }
+        None if module.is_empty() => {
+            return Err(ConfigError::Invalid {
+                field: format!("tables.{table}.module"),
+                problem: "is empty".into(),
+                example: r#"module = "modules/data_change.cwasm""#,
+            })
+        }
+        None => {
+            let path = PathBuf::from(module);
+            ModuleSource::File(if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            })
+        }
+    };
+    if matches!(source, ModuleSource::S3 { .. }) && sha256.is_none() {
+        return Err(ConfigError::Invalid {
+            field: format!("tables.{table}.sha256"),
+            problem: format!(
+                "missing: a module in S3 ({source}) must be pinned by its sha256, so the relay \
+                 refuses any other bytes"
+            ),
+            example: S3_EXAMPLE,
+        });
+    }
+    Ok((source, sha256))
 }
 
 #[cfg(test)]
@@ -347,7 +421,12 @@ mod tests {
         let orders = &config.tables["orders"];
         assert_eq!(
             orders.module,
-            PathBuf::from("/etc/relay/modules/data_change.wasm")
+            ModuleSource::File("/etc/relay/modules/data_change.wasm".into())
+        );
+        assert_eq!(orders.sha256, None);
+        assert_eq!(
+            config.tables["payments"].module,
+            ModuleSource::File("/abs/order_status.cwasm".into())
         );
         assert_eq!(orders.settings, r#"{"data_type":"payment-order"}"#);
         assert_eq!(orders.limits.cpu_budget_ms, 250);
@@ -417,5 +496,126 @@ mod tests {
         let text = format!("{GOOD}\n[retry]\nmax_attempts = 0\n");
         let err = validate(&text, &Overrides::default()).unwrap_err();
         assert!(err.to_string().starts_with("retry.max_attempts"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod module_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [bus]
+        url = "http://127.0.0.1:8080"
+        [fallback]
+        queue_url = "http://127.0.0.1:5000/123456789012/fallback"
+    "#;
+    const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn validate(table: &str) -> Result<Config, ConfigError> {
+        RawConfig::parse(&format!("{BASE}\n[tables.orders]\n{table}"))
+            .map_err(|message| ConfigError::Parse {
+                path: "relay.toml".into(),
+                message,
+            })?
+            .validate(Path::new("/etc/relay"), &Overrides::default())
+    }
+
+    #[test]
+    fn validate_accepts_a_pinned_s3_module() {
+        let config = validate(&format!(
+            "module = \"s3://relay-modules/orders/v2/data_change.cwasm\"\nsha256 = \"{DIGEST}\""
+        ))
+        .unwrap();
+        let orders = &config.tables["orders"];
+        assert_eq!(
+            orders.module,
+            ModuleSource::S3 {
+                bucket: "relay-modules".into(),
+                key: "orders/v2/data_change.cwasm".into()
+            }
+        );
+        assert_eq!(orders.sha256.unwrap().to_string(), DIGEST);
+    }
+
+    #[test]
+    fn validate_accepts_a_pinned_file_and_upper_case_hex() {
+        let config = validate(&format!(
+            "module = \"m/data_change.wasm\"\nsha256 = \"{}\"",
+            DIGEST.to_uppercase()
+        ))
+        .unwrap();
+        let orders = &config.tables["orders"];
+        assert_eq!(
+            orders.module,
+            ModuleSource::File("/etc/relay/m/data_change.wasm".into())
+        );
+        assert_eq!(orders.sha256.unwrap().to_string(), DIGEST);
+    }
+
+    #[test]
+    fn validate_rejects_an_s3_module_without_pin() {
+        let err = validate("module = \"s3://relay-modules/orders/data_change.cwasm\"").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("tables.orders.sha256: missing"),
+            "{message}"
+        );
+        assert!(
+            message.contains("s3://relay-modules/orders/data_change.cwasm"),
+            "{message}"
+        );
+        assert!(
+            message.contains("for example: module = \"s3://"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_a_bad_digest() {
+        for bad in [&DIGEST[..63], &DIGEST.replace('f', "z"), "sha256:abc", ""] {
+            let err = validate(&format!(
+                "module = \"s3://relay-modules/data_change.cwasm\"\nsha256 = \"{bad}\""
+            ))
+            .unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with("tables.orders.sha256:")
+                    && message.contains("64 hex digits")
+                    && message.contains("for example:"),
+                "{bad}: {message}"
+            );
+        }
+        // A bad pin on a local file is refused too.
+        let err = validate("module = \"m.wasm\"\nsha256 = \"abc\"").unwrap_err();
+        assert!(
+            err.to_string().starts_with("tables.orders.sha256:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_an_s3_url_without_key_or_other_schemes() {
+        for (module, says) in [
+            ("s3://relay-modules", "needs a bucket and an object key"),
+            ("s3://relay-modules/", "needs a bucket and an object key"),
+            (
+                "https://example.com/m.wasm",
+                "only file paths and s3:// URLs",
+            ),
+        ] {
+            let err =
+                validate(&format!("module = \"{module}\"\nsha256 = \"{DIGEST}\"")).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with("tables.orders.module:") && message.contains(says),
+                "{module}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn validate_rejects_unknown_table_keys() {
+        let err = validate(&format!("module = \"m.wasm\"\nsha = \"{DIGEST}\"")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `sha`"), "{err}");
     }
 }

@@ -13,6 +13,8 @@
 //!
 //! - [`intake`]: split the Lambda event, decode each record on its own;
 //! - [`config`]: routing (table → module, settings, limits), bus, fallback;
+//! - [`modules`]: each table's module from a file or S3, checked against its
+//!   pinned sha256 and cached across warm starts;
 //! - [`publish`]: batches per event type to Nakadi, retries with backoff;
 //! - [`fallback`]: park what was not published in SQS;
 //! - [`pipeline`]: the stages in order, and the partial batch response;
@@ -36,6 +38,7 @@ pub mod fallback;
 pub mod intake;
 pub mod lambda;
 pub mod local_test;
+pub mod modules;
 pub mod pipeline;
 pub mod poll;
 pub mod publish;

@@ -53,8 +53,9 @@ enum Command {
     /// Serve a local Nakadi-compatible bus that prints every event it
     /// receives (for trying Relay out; it is not Nakadi).
     Bus(BusArgs),
-    /// Validate a configuration and its transform modules; exits 1 with the
-    /// reasons when something is wrong.
+    /// Validate a configuration and its transform modules (fetching S3
+    /// modules into the cache and checking every pinned sha256); exits 1
+    /// with the reasons when something is wrong.
     Check(ConfigArgs),
     /// Drain the SQS fallback queue back to the bus: republish parked events
     /// (same eid), re-run the current transform on parked records, delete
@@ -122,7 +123,8 @@ impl LimitArgs {
 #[derive(Args)]
 struct ConfigArgs {
     /// The configuration file (TOML). RELAY_BUS_URL, RELAY_BUS_TOKEN_FILE and
-    /// RELAY_FALLBACK_QUEUE_URL override its values.
+    /// RELAY_FALLBACK_QUEUE_URL override its values; S3 modules are cached in
+    /// RELAY_MODULE_CACHE (default /tmp/relay-modules).
     #[arg(long, short, env = relay::config::CONFIG_ENV)]
     config: PathBuf,
 }
@@ -373,7 +375,7 @@ fn poll(args: PollArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let sqs = relay::lambda::sqs_client().await;
         let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
-        let client = relay::poll::streams_client().await;
+        let client = relay::lambda::streams_client().await;
         let stop = relay::poll::StopHandle::default();
         tokio::spawn({
             let stop = stop.clone();
@@ -499,19 +501,40 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let engine = TransformEngine::new()?;
-    let mut ok = true;
-    for (table, route) in &config.tables {
-        let result = engine
-            .load(&route.module)
-            .and_then(|module| module.instantiate(&route.settings, route.limits));
-        match result {
-            Ok(_) => println!("ok: table {table} → {}", route.module.display()),
-            Err(e) => {
-                ok = false;
-                println!("invalid: table {table}: {e}");
+    let ok = block_on(async {
+        let mut store = relay::modules::ModuleStore::from_env(&config).await;
+        let mut ok = true;
+        for (table, route) in &config.tables {
+            let result = store.load(&engine, table, route).await.and_then(|loaded| {
+                loaded
+                    .module
+                    .instantiate(&route.settings, route.limits)
+                    .map(|_| loaded)
+                    .map_err(|error| relay::modules::ModuleError::Load {
+                        table: table.clone(),
+                        error,
+                    })
+            });
+            match result {
+                Ok(loaded) => {
+                    let pin = match loaded.pinned {
+                        true => "sha256 ok".to_owned(),
+                        false => format!("not pinned, sha256 {}", loaded.sha256),
+                    };
+                    let origin = match &loaded.origin {
+                        relay::modules::Origin::File => String::new(),
+                        origin => format!(", {origin}"),
+                    };
+                    println!("ok: table {table} → {} ({pin}{origin})", route.module);
+                }
+                Err(e) => {
+                    ok = false;
+                    println!("invalid: {e}");
+                }
             }
         }
-    }
+        Ok(ok)
+    })?;
     println!("bus: {}", config.bus.url);
     println!("fallback queue: {}", config.fallback_queue_url);
     Ok(if ok {

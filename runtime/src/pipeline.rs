@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::fallback::{Envelope, Fallback, ParcelKind, ENVELOPE_VERSION};
 use crate::intake::{self, Incoming, NotAStreamEvent};
+use crate::modules::ModuleStore;
 use crate::publish::{Delivery, Outbound, PublishStats, Publisher};
 use crate::transform::{Event, TransformEngine, TransformInstance};
 
@@ -129,15 +130,24 @@ struct Mapped<'a> {
 }
 
 impl Relay {
-    /// Loads every table's module, instantiates it with its settings and
-    /// sets up the bus and SQS clients.
+    /// Loads every table's module (from its file, or from S3 through the
+    /// module cache, checked against its pinned sha256), instantiates it
+    /// with its settings and sets up the bus and SQS clients.
     pub async fn init(config: &Config, sqs: aws_sdk_sqs::Client) -> anyhow::Result<Relay> {
         let engine = TransformEngine::new()?;
+        let mut store = ModuleStore::from_env(config).await;
         let mut routes = BTreeMap::new();
         for (table, route) in &config.tables {
-            let module = engine.load(&route.module)?;
-            let instance = module.instantiate(&route.settings, route.limits)?;
-            tracing::info!(table, module = module.name(), "route ready");
+            let loaded = store.load(&engine, table, route).await?;
+            let instance = loaded.module.instantiate(&route.settings, route.limits)?;
+            tracing::info!(
+                table,
+                module = loaded.module.name(),
+                source = %route.module,
+                sha256 = %loaded.sha256,
+                origin = %loaded.origin,
+                "route ready"
+            );
             routes.insert(table.clone(), Route { instance });
         }
         Ok(Relay {

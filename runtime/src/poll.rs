@@ -81,21 +81,6 @@ pub struct PollSummary {
     pub retried_batches: usize,
 }
 
-/// A DynamoDB Streams client from the environment (region, credentials and
-/// `AWS_ENDPOINT_URL`, as every AWS SDK reads them).
-pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(12))
-        .build();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    aws_sdk_dynamodbstreams::Client::new(&shared)
-}
-
 /// Asks a running [`run`] to stop after the batch in hand.
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle {

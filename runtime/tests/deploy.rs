@@ -71,3 +71,19 @@ fn template_keeps_what_no_loss_depends_on() {
         assert!(template.contains(needed), "the template lacks {needed}");
     }
 }
+
+#[test]
+fn template_lets_the_function_read_only_the_modules_prefix() {
+    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+        .expect("template");
+    assert!(template.contains("Action: s3:GetObject"));
+    assert!(template.contains(
+        r#"Resource: !Sub "arn:${AWS::Partition}:s3:::${ModulesBucket}/${ModulesPrefix}*""#
+    ));
+    assert!(!template.contains("s3:*"), "no wildcard S3 actions");
+    assert_eq!(
+        template.matches("Action: s3:").count(),
+        1,
+        "s3:GetObject is the only S3 permission"
+    );
+}

@@ -13,6 +13,7 @@ use anyhow::Context;
 use super::{median_of, peak_rss_kib, BenchArgs};
 use crate::config::{BusConfig, Config, RetryConfig, TableConfig};
 use crate::devbus::{DevBus, DevBusOptions};
+use crate::modules::ModuleSource;
 use crate::pipeline::Relay;
 use crate::sample::{generate, SampleOptions};
 use crate::transform::{Limits, TransformEngine};
@@ -180,7 +181,8 @@ fn precompile(args: &BenchArgs, scratch: &Path) -> anyhow::Result<[PathBuf; 2]> 
 
 fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
     let table = |module: &PathBuf, settings: &str| TableConfig {
-        module: module.clone(),
+        module: ModuleSource::File(module.clone()),
+        sha256: None,
         settings: settings.into(),
         limits: Limits::default(),
     };
@@ -221,10 +223,10 @@ impl From<&Config> for ConfigFile {
     fn from(config: &Config) -> Self {
         ConfigFile {
             url: config.bus.url.clone(),
-            modules: [
-                config.tables["orders"].module.clone(),
-                config.tables["payments"].module.clone(),
-            ],
+            modules: ["orders", "payments"].map(|table| match &config.tables[table].module {
+                ModuleSource::File(path) => path.clone(),
+                other => unreachable!("the bench only makes file modules, not {other}"),
+            }),
         }
     }
 }

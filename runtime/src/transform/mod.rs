@@ -163,7 +163,8 @@ impl TransformEngine {
     }
 }
 
-fn module_name(path: &Path) -> String {
+/// A module's name: the file stem, `_` written as `-`.
+pub(crate) fn module_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().replace('_', "-"))
         .unwrap_or_else(|| path.display().to_string())

@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod moto;
 pub mod nakadi;
 pub mod runtime_api;
+pub mod s3;
 pub mod stack;
 
 use std::path::{Path, PathBuf};
