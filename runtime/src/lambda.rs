@@ -132,16 +132,7 @@ async fn invoke(
         }
     };
     println!("{}", emf_line(function, &outcome.stats, crate::unix_ms()));
-    let stats = &outcome.stats;
-    tracing::info!(
-        records_in = stats.records_in,
-        events_published = stats.events_published,
-        events_parked = stats.events_parked,
-        records_parked = stats.records_parked,
-        records_failed = stats.records_failed,
-        duration_ms = stats.duration.as_millis() as u64,
-        "batch done"
-    );
+    outcome.stats.log_batch_done();
     Ok(serde_json::to_value(outcome.response)?)
 }
 

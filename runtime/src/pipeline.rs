@@ -85,6 +85,21 @@ pub struct InvocationStats {
     pub duration: Duration,
 }
 
+impl InvocationStats {
+    /// Logs the one summary line of a batch (INFO).
+    pub fn log_batch_done(&self) {
+        tracing::info!(
+            records_in = self.records_in,
+            events_published = self.events_published,
+            events_parked = self.events_parked,
+            records_parked = self.records_parked,
+            records_failed = self.records_failed,
+            duration_ms = self.duration.as_millis() as u64,
+            "batch done"
+        );
+    }
+}
+
 /// What one invocation produced.
 #[derive(Debug)]
 pub struct BatchOutcome {

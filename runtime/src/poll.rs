@@ -376,16 +376,7 @@ impl Poller<'_> {
                 let stats = &outcome.stats;
                 self.summary.events_published += stats.events_published;
                 self.summary.events_parked += stats.events_parked;
-                tracing::info!(
-                    shard = label,
-                    records = stats.records_in,
-                    events_published = stats.events_published,
-                    events_parked = stats.events_parked,
-                    records_parked = stats.records_parked,
-                    records_failed = stats.records_failed,
-                    duration_ms = stats.duration.as_millis() as u64,
-                    "batch done"
-                );
+                tracing::info_span!("batch", shard = label).in_scope(|| stats.log_batch_done());
                 outcome
                     .response
                     .batch_item_failures
