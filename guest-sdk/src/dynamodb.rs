@@ -44,7 +44,7 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
-use crate::{Operation, Record};
+use crate::{Image, Operation, Record};
 
 /// The attribute type keys DynamoDB uses, for error messages.
 const TYPE_KEYS: &str = "S, N, B, BOOL, NULL, M, L, SS, NS or BS";
@@ -282,10 +282,10 @@ pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
     let keys = present(ddb, "Keys").ok_or(DecodeError::MissingField("dynamodb.Keys"))?;
     let keys = decode_image(keys, "Keys", "dynamodb.Keys")?;
     let new_image = present(ddb, "NewImage")
-        .map(|v| decode_image(v, "NewImage", "dynamodb.NewImage"))
+        .map(|v| decode_image(v, "NewImage", "dynamodb.NewImage").map(Image::from_value))
         .transpose()?;
     let old_image = present(ddb, "OldImage")
-        .map(|v| decode_image(v, "OldImage", "dynamodb.OldImage"))
+        .map(|v| decode_image(v, "OldImage", "dynamodb.OldImage").map(Image::from_value))
         .transpose()?;
 
     let approximate_creation_time_ms = present(ddb, "ApproximateCreationDateTime")

@@ -480,7 +480,7 @@ fn the_aws_example_event_parses() {
     assert_eq!(first.sequence_number, "1405400000000002063282832");
     assert_eq!(first.approximate_creation_time_ms, Some(1_480_642_020_000));
     assert_eq!(first.keys, json!({"val": "data", "key": "binary"}));
-    assert_eq!(first.old_image, None);
+    assert!(first.old_image.is_none());
     // The example puts a TTL identity on an INSERT: only a REMOVE is a TTL delete.
     assert!(!first.ttl_delete);
     let second = records[1].new_image.as_ref().unwrap();
@@ -593,8 +593,8 @@ fn ttl_deletes_are_detected() {
     let record = parse_record(&raw).unwrap();
     assert!(record.ttl_delete);
     assert_eq!(record.operation, Operation::Remove);
-    assert_eq!(record.new_image, None);
-    assert_eq!(record.old_image, Some(json!({"id": "1"})));
+    assert!(record.new_image.is_none());
+    assert_eq!(record.old_image.as_deref(), Some(&json!({"id": "1"})));
     raw["userIdentity"] = json!({"type": "Service", "principalId": "someone-else"});
     assert!(!parse_record(&raw).unwrap().ttl_delete);
     raw["userIdentity"] = Value::Null;
