@@ -213,6 +213,15 @@ impl Image {
         })
     }
 
+    /// An image of the decoder's output, which is a JSON object by
+    /// construction: not checked again.
+    pub(crate) fn from_decoded(json: String) -> Image {
+        Image {
+            json,
+            value: OnceCell::new(),
+        }
+    }
+
     /// The image as JSON text.
     pub fn json(&self) -> &str {
         &self.json

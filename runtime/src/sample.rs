@@ -903,6 +903,7 @@ mod tests {
             last_time = time;
 
             let image = record.item().unwrap();
+            assert_eq!(image.json(), image.value().to_string(), "canonical text");
             let ledger = serde_json::to_string(&image["ledger_sequence"]).unwrap();
             assert_eq!(ledger.len(), 38, "{ledger}");
             let key = record.keys["order_number"].as_str().unwrap().to_owned();
