@@ -42,7 +42,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::patch::push_json_string;
 use crate::{Image, Operation, Record};
@@ -571,14 +571,11 @@ fn expect_array<'v>(
 }
 
 /// Appends a DynamoDB number's text as an exact JSON number (see the module
-/// docs for the normalization of forms JSON forbids), as serde_json's
-/// `arbitrary_precision` number would write it.
+/// docs for the normalization of forms JSON forbids).
 fn number(text: &str, out: &mut String) -> Result<(), String> {
-    let bad = || format!("{text:?} is not a DynamoDB number");
-    let decimal = Decimal::parse(text).ok_or_else(bad)?;
-    let json = decimal.to_json_text();
-    let number: Number = serde_json::from_str(&json).map_err(|_| bad())?;
-    out.push_str(number.as_str());
+    let decimal =
+        Decimal::parse(text).ok_or_else(|| format!("{text:?} is not a DynamoDB number"))?;
+    decimal.write_json(out);
     Ok(())
 }
 
@@ -634,9 +631,10 @@ impl<'a> Decimal<'a> {
         })
     }
 
-    /// Text that JSON accepts, with the same digits wherever JSON allows.
-    fn to_json_text(&self) -> String {
-        let mut out = String::with_capacity(self.int.len() + self.frac.len() + 8);
+    /// Appends text that JSON accepts, with the same digits wherever JSON
+    /// allows: `-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]+)?`, which is also
+    /// exactly how serde_json's `arbitrary_precision` number keeps it.
+    fn write_json(&self, out: &mut String) {
         if self.negative {
             out.push('-');
         }
@@ -651,7 +649,6 @@ impl<'a> Decimal<'a> {
             out.push(if negative { '-' } else { '+' });
             out.push_str(digits);
         }
-        out
     }
 
     /// The value times 1000, truncated toward zero; `None` when negative or
@@ -892,6 +889,8 @@ fn describe_json(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Number;
+
     use super::*;
 
     fn ms(text: &str) -> Option<u64> {
@@ -939,6 +938,30 @@ mod tests {
         assert_eq!(iso8601_ms("2026-01-15"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00.Z"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00+0100"), None);
+    }
+
+    #[test]
+    fn number_text_is_what_serde_json_keeps() {
+        for text in [
+            "0",
+            "-0",
+            "007",
+            "-00.5",
+            ".5",
+            "5.",
+            "+5",
+            "1E130",
+            "1e-5",
+            "1E+007",
+            "-0.000",
+            "12345678901234567890123456789012345678",
+            "9.99e-130",
+        ] {
+            let mut out = String::new();
+            Decimal::parse(text).unwrap().write_json(&mut out);
+            let kept: Number = serde_json::from_str(&out).unwrap();
+            assert_eq!(kept.as_str(), out, "{text}");
+        }
     }
 
     #[test]
