@@ -205,7 +205,8 @@ pub mod __bindings {
 /// `init` deserializes the settings JSON into `MyTransform::Settings`
 /// (failure: `invalid-settings` with serde's message), calls
 /// [`Transform::new`], keeps the instance and installs a panic hook that logs
-/// panics at error level; `transform` parses the record's JSON texts
+/// panics at error level; `transform` parses the record's keys and checks
+/// that its image texts are JSON objects, without parsing them into values
 /// (failure: `invalid-record`), calls [`Transform::transform`] and returns
 /// the events. Natively it only checks that the type implements
 /// [`Transform`], so `cargo test` runs the transform as plain Rust.
