@@ -1,8 +1,8 @@
 //! The stream record a transform receives, with typed access to its images.
 
-use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -156,7 +156,8 @@ fn image_as<T: DeserializeOwned>(
 /// can: [`Record::new`] / [`Record::old`] deserialize straight from it,
 /// [`DataChangeEvent`](crate::DataChangeEvent) copies it verbatim and diffs
 /// texts. [`Image::value`] (or `*image`, through `Deref`) parses it once,
-/// on first use.
+/// on first use. (A `OnceLock` holds it, so a [`Record`] stays `Send` and
+/// `Sync` for host code.)
 ///
 /// ```
 /// use relay_sdk::Image;
@@ -170,7 +171,7 @@ fn image_as<T: DeserializeOwned>(
 /// ```
 pub struct Image {
     json: String,
-    value: OnceCell<Value>,
+    value: OnceLock<Value>,
 }
 
 /// Why a text is not an [`Image`].
@@ -191,7 +192,7 @@ impl Image {
         let json = value.to_string();
         Image {
             json,
-            value: OnceCell::from(value),
+            value: OnceLock::from(value),
         }
     }
 
@@ -209,7 +210,7 @@ impl Image {
         }
         Ok(Image {
             json,
-            value: OnceCell::new(),
+            value: OnceLock::new(),
         })
     }
 
@@ -218,7 +219,7 @@ impl Image {
     pub(crate) fn from_decoded(json: String) -> Image {
         Image {
             json,
-            value: OnceCell::new(),
+            value: OnceLock::new(),
         }
     }
 
@@ -276,3 +277,9 @@ impl From<Value> for Image {
         Image::from_value(value)
     }
 }
+
+// Host code may share records across threads.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Record>();
+};
