@@ -42,9 +42,10 @@
 
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use crate::{Operation, Record};
+use crate::patch::push_json_string;
+use crate::{Image, Operation, Record};
 
 /// The attribute type keys DynamoDB uses, for error messages.
 const TYPE_KEYS: &str = "S, N, B, BOOL, NULL, M, L, SS, NS or BS";
@@ -280,12 +281,12 @@ pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
     }
 
     let keys = present(ddb, "Keys").ok_or(DecodeError::MissingField("dynamodb.Keys"))?;
-    let keys = decode_image(keys, "Keys", "dynamodb.Keys")?;
+    let keys = parse_decoded(decode_image(keys, "Keys", "dynamodb.Keys")?);
     let new_image = present(ddb, "NewImage")
-        .map(|v| decode_image(v, "NewImage", "dynamodb.NewImage"))
+        .map(|v| decode_image(v, "NewImage", "dynamodb.NewImage").map(Image::from_decoded))
         .transpose()?;
     let old_image = present(ddb, "OldImage")
-        .map(|v| decode_image(v, "OldImage", "dynamodb.OldImage"))
+        .map(|v| decode_image(v, "OldImage", "dynamodb.OldImage").map(Image::from_decoded))
         .transpose()?;
 
     let approximate_creation_time_ms = present(ddb, "ApproximateCreationDateTime")
@@ -325,7 +326,9 @@ pub fn decode_item(map: &Value) -> Result<Value, DecodeError> {
             json_kind(map)
         ),
     })?;
-    decode_attributes(obj, &Path::Root(""))
+    let mut out = String::new();
+    decode_attributes(obj, &Path::Root(""), &mut out)?;
+    Ok(parse_decoded(out))
 }
 
 /// Decodes one DynamoDB attribute value such as `{"N": "1.5"}` to plain JSON.
@@ -333,14 +336,17 @@ pub fn decode_item(map: &Value) -> Result<Value, DecodeError> {
 /// The value must be an object with exactly one known type key. Error paths
 /// are relative to `av`.
 pub fn decode_value(av: &Value) -> Result<Value, DecodeError> {
-    decode_at(av, &Path::Root(""))
+    let mut out = String::new();
+    decode_at(av, &Path::Root(""), &mut out)?;
+    Ok(parse_decoded(out))
 }
 
+/// Decodes an image (or the keys) of a record to compact JSON text.
 fn decode_image(
     value: &Value,
     root: &'static str,
     field: &'static str,
-) -> Result<Value, DecodeError> {
+) -> Result<String, DecodeError> {
     let obj = value.as_object().ok_or_else(|| DecodeError::BadField {
         field,
         reason: format!(
@@ -348,7 +354,14 @@ fn decode_image(
             json_kind(value)
         ),
     })?;
-    decode_attributes(obj, &Path::Root(root))
+    let mut out = String::with_capacity(1024);
+    decode_attributes(obj, &Path::Root(root), &mut out)?;
+    Ok(out)
+}
+
+/// The decoder's text as a value; it always is JSON.
+fn parse_decoded(text: String) -> Value {
+    serde_json::from_str(&text).expect("the decoder writes JSON")
 }
 
 /// Where a value sits, built on the stack as the walk descends and rendered
@@ -401,16 +414,30 @@ impl Path<'_> {
     }
 }
 
-fn decode_attributes(obj: &Map<String, Value>, path: &Path<'_>) -> Result<Value, DecodeError> {
-    let mut out = Map::new();
-    for (name, av) in obj {
-        let value = decode_at(av, &Path::Key(path, name))?;
-        out.insert(name.clone(), value);
+// The one decoder: it writes compact JSON text, as `Value::to_string` would
+// write the decoded value (keys in `Map` order, serde_json's string
+// escaping), and the `Value` functions above parse that text.
+
+fn decode_attributes(
+    obj: &Map<String, Value>,
+    path: &Path<'_>,
+    out: &mut String,
+) -> Result<(), DecodeError> {
+    // `obj` iterates in `Map` order, the order of the decoded object's keys.
+    out.push('{');
+    for (i, (name, av)) in obj.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, name);
+        out.push(':');
+        decode_at(av, &Path::Key(path, name), out)?;
     }
-    Ok(Value::Object(out))
+    out.push('}');
+    Ok(())
 }
 
-fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
+fn decode_at(av: &Value, path: &Path<'_>, out: &mut String) -> Result<(), DecodeError> {
     let obj = av.as_object().ok_or_else(|| {
         path.error(format!(
             "expected an attribute value object such as {{\"S\": \"text\"}}, found {}",
@@ -435,18 +462,27 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
         }
     };
     match type_key.as_str() {
-        "S" => Ok(Value::String(expect_str(inner, "S", path)?.to_owned())),
-        "N" => number(expect_str(inner, "N", path)?).map_err(|reason| path.error(reason)),
-        "B" => binary(expect_str(inner, "B", path)?).map_err(|reason| path.error(reason)),
+        "S" => {
+            push_json_string(out, expect_str(inner, "S", path)?);
+            Ok(())
+        }
+        "N" => number(expect_str(inner, "N", path)?, out).map_err(|reason| path.error(reason)),
+        "B" => binary(expect_str(inner, "B", path)?, out).map_err(|reason| path.error(reason)),
         "BOOL" => match inner {
-            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::Bool(b) => {
+                out.push_str(if *b { "true" } else { "false" });
+                Ok(())
+            }
             other => Err(path.error(format!(
                 "BOOL must be true or false, found {}",
                 json_kind(other)
             ))),
         },
         "NULL" => match inner {
-            Value::Bool(true) => Ok(Value::Null),
+            Value::Bool(true) => {
+                out.push_str("null");
+                Ok(())
+            }
             other => Err(path.error(format!("NULL must be true, found {}", describe_json(other)))),
         },
         "M" => {
@@ -456,19 +492,26 @@ fn decode_at(av: &Value, path: &Path<'_>) -> Result<Value, DecodeError> {
                     json_kind(inner)
                 ))
             })?;
-            decode_attributes(map, path)
+            decode_attributes(map, path, out)
         }
         "L" => {
             let list = expect_array(inner, "L", path)?;
-            list.iter()
-                .enumerate()
-                .map(|(i, av)| decode_at(av, &Path::Index(path, i)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
+            out.push('[');
+            for (i, av) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                decode_at(av, &Path::Index(path, i), out)?;
+            }
+            out.push(']');
+            Ok(())
         }
-        "SS" => set(inner, "SS", path, |s| Ok(Value::String(s.to_owned()))),
-        "NS" => set(inner, "NS", path, number),
-        "BS" => set(inner, "BS", path, binary),
+        "SS" => set(inner, "SS", path, out, |s, out| {
+            push_json_string(out, s);
+            Ok(())
+        }),
+        "NS" => set(inner, "NS", path, out, number),
+        "BS" => set(inner, "BS", path, out, binary),
         other => Err(path.error(format!(
             "unknown attribute type key {other:?} (expected one of {TYPE_KEYS})"
         ))),
@@ -479,23 +522,26 @@ fn set(
     inner: &Value,
     type_key: &str,
     path: &Path<'_>,
-    member: impl Fn(&str) -> Result<Value, String>,
-) -> Result<Value, DecodeError> {
+    out: &mut String,
+    member: impl Fn(&str, &mut String) -> Result<(), String>,
+) -> Result<(), DecodeError> {
     let list = expect_array(inner, type_key, path)?;
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let here = Path::Index(path, i);
-            let text = v.as_str().ok_or_else(|| {
-                here.error(format!(
-                    "{type_key} members must be strings, found {}",
-                    json_kind(v)
-                ))
-            })?;
-            member(text).map_err(|reason| here.error(reason))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
+    out.push('[');
+    for (i, v) in list.iter().enumerate() {
+        let here = Path::Index(path, i);
+        let text = v.as_str().ok_or_else(|| {
+            here.error(format!(
+                "{type_key} members must be strings, found {}",
+                json_kind(v)
+            ))
+        })?;
+        if i > 0 {
+            out.push(',');
+        }
+        member(text, out).map_err(|reason| here.error(reason))?;
+    }
+    out.push(']');
+    Ok(())
 }
 
 fn expect_str<'v>(
@@ -524,15 +570,13 @@ fn expect_array<'v>(
     })
 }
 
-/// A DynamoDB number's text as an exact JSON number (see the module docs for
-/// the normalization of forms JSON forbids).
-fn number(text: &str) -> Result<Value, String> {
-    let bad = || format!("{text:?} is not a DynamoDB number");
-    let decimal = Decimal::parse(text).ok_or_else(bad)?;
-    let json = decimal.to_json_text();
-    serde_json::from_str::<Number>(&json)
-        .map(Value::Number)
-        .map_err(|_| bad())
+/// Appends a DynamoDB number's text as an exact JSON number (see the module
+/// docs for the normalization of forms JSON forbids).
+fn number(text: &str, out: &mut String) -> Result<(), String> {
+    let decimal =
+        Decimal::parse(text).ok_or_else(|| format!("{text:?} is not a DynamoDB number"))?;
+    decimal.write_json(out);
+    Ok(())
 }
 
 /// The parts of a decimal number's text: sign, integer digits, fraction
@@ -587,9 +631,10 @@ impl<'a> Decimal<'a> {
         })
     }
 
-    /// Text that JSON accepts, with the same digits wherever JSON allows.
-    fn to_json_text(&self) -> String {
-        let mut out = String::with_capacity(self.int.len() + self.frac.len() + 8);
+    /// Appends text that JSON accepts, with the same digits wherever JSON
+    /// allows: `-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]+)?`, which is also
+    /// exactly how serde_json's `arbitrary_precision` number keeps it.
+    fn write_json(&self, out: &mut String) {
         if self.negative {
             out.push('-');
         }
@@ -604,7 +649,6 @@ impl<'a> Decimal<'a> {
             out.push(if negative { '-' } else { '+' });
             out.push_str(digits);
         }
-        out
     }
 
     /// The value times 1000, truncated toward zero; `None` when negative or
@@ -659,9 +703,9 @@ impl<'a> Decimal<'a> {
 }
 
 /// Standard base64 with padding: length a multiple of 4, alphabet
-/// `A–Z a–z 0–9 + /`, at most two `=` at the end. Returns the text as a JSON
+/// `A–Z a–z 0–9 + /`, at most two `=` at the end. Appends the text as a JSON
 /// string, unchanged.
-fn binary(text: &str) -> Result<Value, String> {
+fn binary(text: &str, out: &mut String) -> Result<(), String> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(4) {
         return Err(format!(
@@ -694,7 +738,8 @@ fn binary(text: &str) -> Result<Value, String> {
             preview(text)
         ));
     }
-    Ok(Value::String(text.to_owned()))
+    push_json_string(out, text);
+    Ok(())
 }
 
 /// At most 40 characters of a value, quoted, for error messages.
@@ -844,6 +889,8 @@ fn describe_json(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Number;
+
     use super::*;
 
     fn ms(text: &str) -> Option<u64> {
@@ -891,6 +938,30 @@ mod tests {
         assert_eq!(iso8601_ms("2026-01-15"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00.Z"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00+0100"), None);
+    }
+
+    #[test]
+    fn number_text_is_what_serde_json_keeps() {
+        for text in [
+            "0",
+            "-0",
+            "007",
+            "-00.5",
+            ".5",
+            "5.",
+            "+5",
+            "1E130",
+            "1e-5",
+            "1E+007",
+            "-0.000",
+            "12345678901234567890123456789012345678",
+            "9.99e-130",
+        ] {
+            let mut out = String::new();
+            Decimal::parse(text).unwrap().write_json(&mut out);
+            let kept: Number = serde_json::from_str(&out).unwrap();
+            assert_eq!(kept.as_str(), out, "{text}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::patch::push_json_string;
 use crate::{Record, TransformError};
 
 /// One event to publish: event type, JSON body and optional partition key.
@@ -161,17 +162,33 @@ impl DataChangeEvent {
     /// The data change event for `record`, the `index`-th event the
     /// transform emits for it (which decides its eid).
     pub fn build(&self, record: &Record, index: u32) -> Result<Event, TransformError> {
-        let mut body = Map::new();
-        body.insert("metadata".into(), Value::Object(metadata(record, index)?));
-        body.insert(
-            "data_op".into(),
-            Value::String(record.operation.data_op().into()),
-        );
-        body.insert("data_type".into(), Value::String(self.data_type.clone()));
-        let data = record.item().unwrap_or(&record.keys).clone();
-        body.insert("data".into(), data);
-        body.insert("patch".into(), record.patch());
-        Ok(Event::new(self.event_type.clone(), &body)?.with_key(key_text(record)?))
+        // Written as text, keys in the order serializing a `Map` gives them
+        // (sorted), with the image texts copied in: no values are built.
+        let occurred_at = occurred_at(record)?;
+        let key = key_text(record)?;
+        let data_len = record.item().map_or(key.len(), |image| image.json().len());
+        let mut body = String::with_capacity(2 * data_len + 256);
+        body.push_str("{\"data\":");
+        match record.item() {
+            Some(image) => body.push_str(image.json()),
+            None => body.push_str(&record.keys.to_string()),
+        }
+        body.push_str(",\"data_op\":\"");
+        body.push_str(record.operation.data_op());
+        body.push_str("\",\"data_type\":");
+        push_json_string(&mut body, &self.data_type);
+        body.push_str(",\"metadata\":{\"eid\":\"");
+        body.push_str(&eid(record, index));
+        body.push_str("\",\"occurred_at\":\"");
+        body.push_str(&occurred_at);
+        body.push_str("\"},\"patch\":");
+        record.write_patch(&mut body);
+        body.push('}');
+        Ok(Event {
+            event_type: self.event_type.clone(),
+            body,
+            key: Some(key),
+        })
     }
 }
 
@@ -251,8 +268,8 @@ mod tests {
                     .into(),
             operation,
             keys: json!({"sk": 1, "pk": "a"}),
-            old_image: Some(json!({"pk": "a", "sk": 1, "status": "NEW"})),
-            new_image: Some(json!({"pk": "a", "sk": 1, "status": "PAID"})),
+            old_image: Some(json!({"pk": "a", "sk": 1, "status": "NEW"}).into()),
+            new_image: Some(json!({"pk": "a", "sk": 1, "status": "PAID"}).into()),
             sequence_number: "111".into(),
             event_id: "e1".into(),
             approximate_creation_time_ms: Some(1_709_296_496_789),

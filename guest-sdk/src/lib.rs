@@ -12,7 +12,8 @@
 //! A transform author needs:
 //! - the [`Transform`] trait and the [`export_transform!`] macro;
 //! - [`Record`] (typed access to the images with [`Record::new`] /
-//!   [`Record::old`], [`Record::changed`], [`Record::patch`]);
+//!   [`Record::old`], [`Record::changed`], [`Record::patch`]), whose images
+//!   are [`Image`]s: exact JSON text, parsed to a value only on demand;
 //! - [`Event`], or the Nakadi body builders [`DataChangeEvent`] and
 //!   [`BusinessEvent`], which fill in the deterministic [`eid`] and
 //!   [`occurred_at`];
@@ -84,7 +85,7 @@
 //! relay_sdk::export_transform!(OrderPaid);
 //!
 //! // A native test (put it in `#[cfg(test)] mod tests`):
-//! use relay_sdk::Operation;
+//! use relay_sdk::{Image, Operation};
 //! use serde_json::json;
 //!
 //! let transform = OrderPaid::new(Settings { event_type: default_event_type() })?;
@@ -93,8 +94,8 @@
 //!     event_source_arn: "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000".into(),
 //!     operation: Operation::Modify,
 //!     keys: json!({"order_number": "A-1"}),
-//!     old_image: Some(json!({"order_number": "A-1", "status": "NEW"})),
-//!     new_image: Some(json!({"order_number": "A-1", "status": "PAID"})),
+//!     old_image: Some(Image::from_value(json!({"order_number": "A-1", "status": "NEW"}))),
+//!     new_image: Some(Image::from_value(json!({"order_number": "A-1", "status": "PAID"}))),
 //!     sequence_number: "100".into(),
 //!     event_id: "1".into(),
 //!     approximate_creation_time_ms: Some(1_709_296_496_789),
@@ -169,7 +170,7 @@ pub use event::{
     eid, format_rfc3339_millis, occurred_at, BusinessEvent, DataChangeEvent, Event, EID_NAMESPACE,
 };
 pub use patch::json_patch;
-pub use record::{Operation, Record};
+pub use record::{Image, ImageError, Operation, Record};
 pub use transform::Transform;
 
 /// Bindings generated from `wit/transform.wit`; used by [`export_transform!`].
@@ -204,7 +205,8 @@ pub mod __bindings {
 /// `init` deserializes the settings JSON into `MyTransform::Settings`
 /// (failure: `invalid-settings` with serde's message), calls
 /// [`Transform::new`], keeps the instance and installs a panic hook that logs
-/// panics at error level; `transform` parses the record's JSON texts
+/// panics at error level; `transform` parses the record's keys and checks
+/// that its image texts are JSON objects, without parsing them into values
 /// (failure: `invalid-record`), calls [`Transform::transform`] and returns
 /// the events. Natively it only checks that the type implements
 /// [`Transform`], so `cargo test` runs the transform as plain Rust.

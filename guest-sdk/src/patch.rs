@@ -1,6 +1,14 @@
-//! RFC 6902 JSON Patch between two JSON documents.
+//! RFC 6902 JSON Patch between two JSON documents: on values
+//! ([`json_patch`]) and, for the images the SDK keeps as text, straight on
+//! JSON texts ([`write_patch`]), with the same operations in the same order.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Number, Value};
 
 /// The RFC 6902 JSON Patch (an array of operations) that turns `old` into `new`.
 ///
@@ -83,6 +91,204 @@ fn diff_arrays(old: &[Value], new: &[Value], path: &mut String, ops: &mut Vec<Va
         path.truncate(base);
     }
 }
+
+/// Appends the RFC 6902 patch from JSON text `old` to JSON text `new` to
+/// `out` as compact JSON text: the same operations, in the same order, as
+/// [`json_patch`] on the parsed values.
+///
+/// Objects are compared key by key in `serde_json::Map` order (byte order
+/// of the keys), descending only where the raw texts differ; strings are
+/// compared by value and numbers by their exact digits. A `value` is the
+/// new text verbatim, so canonical input (compact, as serde_json writes it)
+/// gives byte for byte what serializing [`json_patch`]'s result gives.
+///
+/// # Panics
+///
+/// When `old` or `new` is not JSON; [`Image`](crate::Image)s always are.
+pub(crate) fn write_patch(old: &str, new: &str, out: &mut String) {
+    out.push('[');
+    let mut writer = PatchWriter {
+        out,
+        path: String::new(),
+        first: true,
+    };
+    writer.diff(trim(old), trim(new));
+    out.push(']');
+}
+
+/// Writes operations as they are found, with the JSON Pointer of the value
+/// under comparison in `path`.
+struct PatchWriter<'o> {
+    out: &'o mut String,
+    path: String,
+    first: bool,
+}
+
+impl PatchWriter<'_> {
+    fn diff(&mut self, old: &str, new: &str) {
+        if old == new {
+            return;
+        }
+        match (old.as_bytes()[0], new.as_bytes()[0]) {
+            (b'{', b'{') => self.diff_objects(old, new),
+            (b'[', b'[') => self.diff_arrays(old, new),
+            (b'"', b'"') if parse::<Key>(old) == parse::<Key>(new) => {}
+            (a, b)
+                if is_number(a) && is_number(b) && parse::<Number>(old) == parse::<Number>(new) => {
+            }
+            _ => self.op("replace", Some(new)),
+        }
+    }
+
+    fn diff_objects(&mut self, old: &str, new: &str) {
+        let old: BTreeMap<Key, &RawValue> = parse(old);
+        let new: BTreeMap<Key, &RawValue> = parse(new);
+        let base = self.path.len();
+        for (key, old_value) in &old {
+            push_token(&mut self.path, &key.0);
+            match new.get(key) {
+                Some(new_value) => self.diff(old_value.get(), new_value.get()),
+                None => self.op("remove", None),
+            }
+            self.path.truncate(base);
+        }
+        for (key, new_value) in &new {
+            if !old.contains_key(key) {
+                push_token(&mut self.path, &key.0);
+                self.op("add", Some(new_value.get()));
+                self.path.truncate(base);
+            }
+        }
+    }
+
+    fn diff_arrays(&mut self, old: &str, new: &str) {
+        let old: Vec<&RawValue> = parse(old);
+        let new: Vec<&RawValue> = parse(new);
+        let base = self.path.len();
+        let common = old.len().min(new.len());
+        for (index, (a, b)) in old.iter().zip(&new).enumerate() {
+            push_index(&mut self.path, index);
+            self.diff(a.get(), b.get());
+            self.path.truncate(base);
+        }
+        // Remove surplus elements from the end backwards so indices stay valid.
+        for index in (common..old.len()).rev() {
+            push_index(&mut self.path, index);
+            self.op("remove", None);
+            self.path.truncate(base);
+        }
+        for (index, value) in new.iter().enumerate().skip(common) {
+            push_index(&mut self.path, index);
+            self.op("add", Some(value.get()));
+            self.path.truncate(base);
+        }
+    }
+
+    /// `{"op":…,"path":…[,"value":…]}`: the keys in `json!`'s (sorted) order.
+    fn op(&mut self, op: &str, value: Option<&str>) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push_str("{\"op\":\"");
+        self.out.push_str(op);
+        self.out.push_str("\",\"path\":");
+        push_json_string(self.out, &self.path);
+        if let Some(value) = value {
+            self.out.push_str(",\"value\":");
+            self.out.push_str(value);
+        }
+        self.out.push('}');
+    }
+}
+
+/// A string of JSON text (an object key or a string value), borrowed from
+/// the text when it has no escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Parses a part of a JSON text that is known to be valid.
+fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> T {
+    match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => panic!("not JSON ({e}): {text}"),
+    }
+}
+
+fn is_number(first: u8) -> bool {
+    first == b'-' || first.is_ascii_digit()
+}
+
+/// JSON text without the whitespace JSON allows around a value.
+fn trim(text: &str) -> &str {
+    text.trim_matches([' ', '\t', '\n', '\r'])
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it:
+/// `"`, `\\`, and control characters (`\b \t \n \f \r`, others `\u00xx`).
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        out.push('\\');
+        out.push(char::from(escape));
+        if escape == b'u' {
+            out.push_str("00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// For each byte, the letter after `\` that escapes it in a JSON string, or
+/// 0 when it stands for itself.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
 
 /// Appends `/token` with RFC 6901 escaping (`~` → `~0` first, then `/` → `~1`).
 fn push_token(path: &mut String, token: &str) {
@@ -182,5 +388,247 @@ mod tests {
             serde_json::to_string(&patch).unwrap(),
             r#"[{"op":"replace","path":"/n","value":12345678901234567890123456789012345679}]"#
         );
+    }
+
+    /// The text diff as compact text.
+    fn text_patch(old: &str, new: &str) -> String {
+        let mut out = String::new();
+        write_patch(old, new, &mut out);
+        out
+    }
+
+    #[test]
+    fn text_patch_matches_the_value_patch_on_examples() {
+        let old = r#"{"a/b":1,"gone":[1,2,3],"m~n":{"x":"é\n"},"n":1.10,"s":"x"}"#;
+        let new = r#"{"a/b":2,"gone2":true,"m~n":{"x":"é\t"},"n":1.1,"s":"x"}"#;
+        let expected = diff(
+            &serde_json::from_str(old).unwrap(),
+            &serde_json::from_str(new).unwrap(),
+        );
+        assert_eq!(
+            text_patch(old, new),
+            serde_json::to_string(&expected).unwrap()
+        );
+        assert_eq!(text_patch("{}", "{}"), "[]");
+        assert_eq!(
+            text_patch(r#"{"a":1}"#, r#" {"a" : 1.0 } "#),
+            r#"[{"op":"replace","path":"/a","value":1.0}]"#
+        );
+    }
+
+    #[test]
+    fn text_patch_compares_strings_and_numbers_by_value() {
+        // Escaped and unescaped forms of the same string, the same number.
+        assert_eq!(
+            text_patch(
+                r#"{"s":"é/","n":1E5,"l":[ 1 ]}"#,
+                r#"{"s":"\u00e9\/","n":1e+5,"l":[1]}"#
+            ),
+            "[]"
+        );
+        assert_eq!(
+            text_patch(r#"{"\u0061":1}"#, r#"{"a":2}"#),
+            r#"[{"op":"replace","path":"/a","value":2}]"#
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "q\"b\\s/",
+            "\u{0}\u{1f}\u{7f}\u{8}\t\n\u{c}\r",
+            "é€😀",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+    }
+
+    mod prop {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::super::diff;
+        use super::text_patch;
+
+        fn number() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                // Up to 40 digits, fraction and exponent: never through f64.
+                (
+                    "-?[1-9][0-9]{0,39}",
+                    "(\\.[0-9]{1,5})?",
+                    "([eE][+-]?[1-9][0-9]?)?"
+                )
+                    .prop_map(|(int, frac, exp)| format!("{int}{frac}{exp}")),
+                prop::sample::select(vec!["0", "-0", "0.0", "1.0", "1.00", "1e5", "1E+5"])
+                    .prop_map(str::to_string),
+            ]
+            .prop_map(|text| serde_json::from_str(&text).expect("generated number parses"))
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-c~/ ]{0,4}",
+                // Quotes, backslashes, control characters, non-ASCII, astral.
+                "[a\"\\\\\u{0}-\u{1f}\u{7f}é€😀/]{0,5}",
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec!["a", "b", "", "/", "~", "a/b", "~1", "~0", "m~n/", "é"])
+                    .prop_map(str::to_string),
+                text(),
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                number(),
+                text().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(key(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        /// An object and a variant of it: some members changed, removed or
+        /// added, nested documents edited the same way.
+        fn pair() -> impl Strategy<Value = (Value, Value)> {
+            (json(), json(), any::<u64>()).prop_map(|(old, other, seed)| {
+                let old = Value::Object([("d".to_string(), old)].into_iter().collect());
+                let mut new = old.clone();
+                mutate(&mut new, &other, seed);
+                (old, new)
+            })
+        }
+
+        fn mutate(value: &mut Value, graft: &Value, seed: u64) {
+            let pick = seed % 7;
+            match value {
+                Value::Object(m) => {
+                    let keys: Vec<String> = m.keys().cloned().collect();
+                    for (i, k) in keys.iter().enumerate() {
+                        let s = seed.rotate_left(i as u32 * 5 + 3);
+                        match s % 5 {
+                            0 => {
+                                m.remove(k);
+                            }
+                            1 => mutate(m.get_mut(k).unwrap(), graft, s / 5),
+                            2 => {
+                                m.insert(k.clone(), graft.clone());
+                            }
+                            _ => {}
+                        }
+                    }
+                    if pick == 0 {
+                        m.insert(format!("new~/{seed}"), graft.clone());
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, v) in a.iter_mut().enumerate() {
+                        mutate(v, graft, seed.rotate_left(i as u32 * 7 + 1) / 3);
+                    }
+                    match pick {
+                        0 => a.push(graft.clone()),
+                        1 => {
+                            a.pop();
+                        }
+                        _ => {}
+                    }
+                }
+                other if pick == 2 => *other = graft.clone(),
+                _ => {}
+            }
+        }
+
+        /// `value` as valid but non-canonical JSON text: whitespace, keys in
+        /// reverse order, every non-ASCII character and `/` as `\u` escapes.
+        fn loose(value: &Value, out: &mut String) {
+            match value {
+                Value::Object(m) => {
+                    out.push_str("{ ");
+                    for (i, (k, v)) in m.iter().rev().enumerate() {
+                        if i > 0 {
+                            out.push_str(" ,\n");
+                        }
+                        escaped(k, out);
+                        out.push_str(" : ");
+                        loose(v, out);
+                    }
+                    out.push_str(" }");
+                }
+                Value::Array(a) => {
+                    out.push_str("[ ");
+                    for (i, v) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str("\t, ");
+                        }
+                        loose(v, out);
+                    }
+                    out.push(']');
+                }
+                Value::String(s) => escaped(s, out),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+
+        fn escaped(s: &str, out: &mut String) {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if c.is_ascii() && c != '/' && !c.is_ascii_control() => out.push(c),
+                    c => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{unit:04X}"));
+                        }
+                    }
+                }
+            }
+            out.push('"');
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// On canonical text, byte for byte what the value diff serializes to.
+            #[test]
+            fn text_patch_equals_value_patch((old, new) in pair()) {
+                let expected = serde_json::to_string(&diff(&old, &new)).unwrap();
+                prop_assert_eq!(text_patch(&old.to_string(), &new.to_string()), expected);
+            }
+
+            /// Unrelated documents, too.
+            #[test]
+            fn text_patch_equals_value_patch_on_any_documents(old in json(), new in json()) {
+                let expected = serde_json::to_string(&diff(&old, &new)).unwrap();
+                prop_assert_eq!(text_patch(&old.to_string(), &new.to_string()), expected);
+            }
+
+            /// On loose text (escapes, whitespace, any key order), the same
+            /// operations as values.
+            #[test]
+            fn text_patch_of_loose_text_equals_value_patch((old, new) in pair()) {
+                let (mut old_text, mut new_text) = (String::new(), String::new());
+                loose(&old, &mut old_text);
+                loose(&new, &mut new_text);
+                prop_assert_eq!(serde_json::from_str::<Value>(&old_text).unwrap(), old.clone());
+                let patch: Value = serde_json::from_str(&text_patch(&old_text, &new_text)).unwrap();
+                prop_assert_eq!(patch, diff(&old, &new));
+            }
+        }
     }
 }

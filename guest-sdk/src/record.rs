@@ -1,6 +1,11 @@
 //! The stream record a transform receives, with typed access to its images.
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::OnceLock;
+
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::TransformError;
@@ -61,9 +66,9 @@ pub struct Record {
     /// The item's primary key as a JSON object.
     pub keys: Value,
     /// The item before the change, when the stream carries it.
-    pub old_image: Option<Value>,
+    pub old_image: Option<Image>,
     /// The item after the change, when the stream carries it.
-    pub new_image: Option<Value>,
+    pub new_image: Option<Image>,
     /// The stream sequence number.
     pub sequence_number: String,
     /// The stream record's `eventID`.
@@ -88,7 +93,7 @@ impl Record {
     }
 
     /// The item as it stands after the change; for a remove, the item before it.
-    pub fn item(&self) -> Option<&Value> {
+    pub fn item(&self) -> Option<&Image> {
         self.new_image.as_ref().or(self.old_image.as_ref())
     }
 
@@ -106,11 +111,19 @@ impl Record {
     /// The RFC 6902 JSON Patch that turns the old image into the new one
     /// (a missing image counts as `{}`).
     pub fn patch(&self) -> Value {
-        let empty = Value::Object(Default::default());
-        crate::patch::diff(
-            self.old_image.as_ref().unwrap_or(&empty),
-            self.new_image.as_ref().unwrap_or(&empty),
-        )
+        let mut text = String::new();
+        self.write_patch(&mut text);
+        serde_json::from_str(&text).expect("a patch is JSON")
+    }
+
+    /// Appends [`Record::patch`] as compact JSON text to `out`, straight from
+    /// the images' texts.
+    pub(crate) fn write_patch(&self, out: &mut String) {
+        crate::patch::write_patch(
+            self.old_image.as_ref().map_or("{}", Image::json),
+            self.new_image.as_ref().map_or("{}", Image::json),
+            out,
+        );
     }
 }
 
@@ -123,14 +136,150 @@ fn lookup<'a>(value: &'a Value, field: &str) -> Option<&'a Value> {
 }
 
 fn image_as<T: DeserializeOwned>(
-    image: Option<&Value>,
+    image: Option<&Image>,
     which: &str,
 ) -> Result<Option<T>, TransformError> {
     image
-        .map(|v| {
-            T::deserialize(v).map_err(|e| {
+        .map(|image| {
+            serde_json::from_str(image.json()).map_err(|e| {
                 TransformError::invalid_record(format!("{which} image does not fit: {e}"))
             })
         })
         .transpose()
 }
+
+/// An item image: a JSON object kept as its exact text, parsed into a
+/// [`Value`] only when first asked for one.
+///
+/// The host hands images over as compact JSON text (object keys sorted,
+/// numbers with their exact digits), and the SDK works on that text where it
+/// can: [`Record::new`] / [`Record::old`] deserialize straight from it,
+/// [`DataChangeEvent`](crate::DataChangeEvent) copies it verbatim and diffs
+/// texts. [`Image::value`] (or `*image`, through `Deref`) parses it once,
+/// on first use. (A `OnceLock` holds it, so a [`Record`] stays `Send` and
+/// `Sync` for host code.)
+///
+/// ```
+/// use relay_sdk::Image;
+/// use serde_json::json;
+///
+/// let image = Image::from_json(r#"{"id":"a","total":12.50}"#.into()).unwrap();
+/// assert_eq!(image.json(), r#"{"id":"a","total":12.50}"#);
+/// assert_eq!(image["id"], "a"); // parsed here, once
+/// assert_eq!(image, Image::from_value(json!({"id": "a", "total": image["total"]})));
+/// assert!(Image::from_json("[1]".into()).is_err());
+/// ```
+pub struct Image {
+    json: String,
+    value: OnceLock<Value>,
+}
+
+/// Why a text is not an [`Image`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// The text is not JSON.
+    #[error("the image is not valid JSON: {0}")]
+    NotJson(String),
+    /// The text is JSON, but not an object.
+    #[error("the image is not a JSON object")]
+    NotAnObject,
+}
+
+impl Image {
+    /// An image of `value`, which should be a JSON object; its text is
+    /// `value` serialized compactly.
+    pub fn from_value(value: Value) -> Image {
+        let json = value.to_string();
+        Image {
+            json,
+            value: OnceLock::from(value),
+        }
+    }
+
+    /// An image of a JSON object text, kept as it is. The text is checked to
+    /// be JSON and an object; no [`Value`] is built.
+    ///
+    /// The text is used verbatim (in a data change event's `data`, for
+    /// one): give compact text with sorted keys, as the host does, for the
+    /// same bytes as [`Image::from_value`] would give.
+    pub fn from_json(json: String) -> Result<Image, ImageError> {
+        let raw: &RawValue =
+            serde_json::from_str(&json).map_err(|e| ImageError::NotJson(e.to_string()))?;
+        if !raw.get().starts_with('{') {
+            return Err(ImageError::NotAnObject);
+        }
+        Ok(Image {
+            json,
+            value: OnceLock::new(),
+        })
+    }
+
+    /// An image of the decoder's output, which is a JSON object by
+    /// construction: not checked again.
+    pub(crate) fn from_decoded(json: String) -> Image {
+        Image {
+            json,
+            value: OnceLock::new(),
+        }
+    }
+
+    /// The image as JSON text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The image as a JSON value, parsed from the text on first use.
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| {
+            // `from_json` checked the text and `from_value` serialized a value.
+            serde_json::from_str(&self.json).expect("an image's text is JSON")
+        })
+    }
+
+    /// The image's text, giving up the value.
+    pub fn into_json(self) -> String {
+        self.json
+    }
+}
+
+impl Deref for Image {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl Clone for Image {
+    fn clone(&self) -> Self {
+        Image {
+            json: self.json.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Image").field(&self.json).finish()
+    }
+}
+
+/// Images are equal when their values are (texts may differ in layout).
+impl PartialEq for Image {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json || self.value() == other.value()
+    }
+}
+
+impl From<Value> for Image {
+    fn from(value: Value) -> Self {
+        Image::from_value(value)
+    }
+}
+
+// Host code may share records across threads.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Record>();
+};

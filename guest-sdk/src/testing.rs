@@ -18,13 +18,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::dynamodb::{self, RecordError};
-use crate::{Event, Operation, Record};
+use crate::{Event, Image, Operation, Record};
 
 /// The stream ARN of records made by [`record`].
 pub const TEST_ARN: &str =
     "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000";
 
-/// A record of table `orders` built in code, for unit tests: sequence number
+/// A record of table `orders` built in code, for unit tests (the images
+/// become [`Image`]s): sequence number
 /// `1`, created at 2024-03-01T12:34:56.789Z, not a TTL delete. Change any
 /// field with struct update syntax:
 ///
@@ -44,8 +45,8 @@ pub fn record(operation: Operation, keys: Value, old: Option<Value>, new: Option
         event_source_arn: TEST_ARN.into(),
         operation,
         keys,
-        old_image: old,
-        new_image: new,
+        old_image: old.map(Image::from_value),
+        new_image: new.map(Image::from_value),
         sequence_number: "1".into(),
         event_id: "1".into(),
         approximate_creation_time_ms: Some(1_709_296_496_789),

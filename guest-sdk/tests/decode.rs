@@ -480,7 +480,7 @@ fn the_aws_example_event_parses() {
     assert_eq!(first.sequence_number, "1405400000000002063282832");
     assert_eq!(first.approximate_creation_time_ms, Some(1_480_642_020_000));
     assert_eq!(first.keys, json!({"val": "data", "key": "binary"}));
-    assert_eq!(first.old_image, None);
+    assert!(first.old_image.is_none());
     // The example puts a TTL identity on an INSERT: only a REMOVE is a TTL delete.
     assert!(!first.ttl_delete);
     let second = records[1].new_image.as_ref().unwrap();
@@ -541,6 +541,33 @@ fn a_full_record_parses() {
 }
 
 #[test]
+fn images_are_decoded_to_compact_text_with_sorted_keys() {
+    let raw = record_json(
+        "MODIFY",
+        "1",
+        json!({
+            "Keys": {"id": {"S": "1"}},
+            "NewImage": {
+                "z": {"S": "q\"b\\s/ é😀 \u{0}\u{1f}\n"},
+                "a/b~": {"M": {"y": {"NS": ["+007", ".5", "1E130", "-0.000"]}, "x": {"BOOL": false}}},
+                "é": {"L": [{"NULL": true}, {"B": "AAH/"}, {"BS": ["AA==", ""]}, {"SS": ["b", "a"]}]},
+                "n": {"N": "12345678901234567890123456789012345678"},
+                "e": {"M": {}},
+                "l": {"L": []}
+            }
+        }),
+    );
+    let record = parse_record(&raw).unwrap();
+    let image = record.new_image.as_ref().unwrap();
+    // Exactly what serializing the decoded value gives.
+    assert_eq!(image.json(), image.value().to_string());
+    assert_eq!(
+        image.json(),
+        r#"{"a/b~":{"x":false,"y":[7,0.5,1e+130,-0.000]},"e":{},"l":[],"n":12345678901234567890123456789012345678,"z":"q\"b\\s/ é😀 \u0000\u001f\n","é":[null,"AAH/",["AA==",""],["b","a"]]}"#
+    );
+}
+
+#[test]
 fn creation_time_forms() {
     for (value, expected) in [
         (json!(1480642020), Some(1_480_642_020_000)),
@@ -593,8 +620,8 @@ fn ttl_deletes_are_detected() {
     let record = parse_record(&raw).unwrap();
     assert!(record.ttl_delete);
     assert_eq!(record.operation, Operation::Remove);
-    assert_eq!(record.new_image, None);
-    assert_eq!(record.old_image, Some(json!({"id": "1"})));
+    assert!(record.new_image.is_none());
+    assert_eq!(record.old_image.as_deref(), Some(&json!({"id": "1"})));
     raw["userIdentity"] = json!({"type": "Service", "principalId": "someone-else"});
     assert!(!parse_record(&raw).unwrap().ttl_delete);
     raw["userIdentity"] = Value::Null;

@@ -903,6 +903,7 @@ mod tests {
             last_time = time;
 
             let image = record.item().unwrap();
+            assert_eq!(image.json(), image.value().to_string(), "canonical text");
             let ledger = serde_json::to_string(&image["ledger_sequence"]).unwrap();
             assert_eq!(ledger.len(), 38, "{ledger}");
             let key = record.keys["order_number"].as_str().unwrap().to_owned();
@@ -910,14 +911,14 @@ mod tests {
             match record.operation {
                 Operation::Insert => {
                     assert!(record.old_image.is_none());
-                    let new = record.new_image.clone().unwrap();
+                    let new = record.new_image.as_deref().unwrap().clone();
                     assert_eq!(new["status"], "created");
                     assert!(!is_final("created"));
                     assert!(live.insert(key, new).is_none(), "INSERT of a live item");
                 }
                 Operation::Modify => {
-                    let old = record.old_image.as_ref().unwrap();
-                    let new = record.new_image.clone().unwrap();
+                    let old = record.old_image.as_deref().unwrap();
+                    let new = record.new_image.as_deref().unwrap().clone();
                     assert_eq!(
                         Some(old),
                         live.get(&key),
@@ -937,7 +938,7 @@ mod tests {
                 Operation::Remove => {
                     assert!(record.new_image.is_none());
                     let old = live.remove(&key).expect("REMOVE of an unknown item");
-                    assert_eq!(record.old_image, Some(old));
+                    assert_eq!(record.old_image.as_deref(), Some(&old));
                     removes += 1;
                     ttl += usize::from(record.ttl_delete);
                 }

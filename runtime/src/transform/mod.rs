@@ -417,8 +417,14 @@ fn to_wit(record: &Record) -> wit::StreamRecord {
             Operation::Remove => wit::Operation::Remove,
         },
         keys: record.keys.to_string(),
-        old_image: record.old_image.as_ref().map(|v| v.to_string()),
-        new_image: record.new_image.as_ref().map(|v| v.to_string()),
+        old_image: record
+            .old_image
+            .as_ref()
+            .map(|image| image.json().to_owned()),
+        new_image: record
+            .new_image
+            .as_ref()
+            .map(|image| image.json().to_owned()),
         sequence_number: record.sequence_number.clone(),
         event_id: record.event_id.clone(),
         approximate_creation_time_ms: record.approximate_creation_time_ms,
