@@ -362,8 +362,9 @@ impl Poller<'_> {
             .iter()
             .filter_map(|r| r.dynamodb()?.sequence_number().map(str::to_owned))
             .collect();
-        let event = json!({ "Records": lambda_records });
-        let raw = RawValue::from_string(event.to_string())?;
+        let raw = RawValue::from_string(serde_json::to_string(&StreamEvent {
+            records: &lambda_records,
+        })?)?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let deadline = Instant::now() + self.options.batch_timeout;
         let label = shard.label();
@@ -414,8 +415,10 @@ impl Poller<'_> {
             }
         }
         if let Some(path) = &self.options.capture {
-            self.captured.extend(lambda_records_of(event));
-            let text = serde_json::to_string_pretty(&json!({ "Records": self.captured }))?;
+            self.captured.extend(lambda_records);
+            let text = serde_json::to_string_pretty(&StreamEvent {
+                records: &self.captured,
+            })?;
             std::fs::write(path, text).map_err(|e| {
                 anyhow::anyhow!("cannot write the capture file {}: {e}", path.display())
             })?;
@@ -424,14 +427,11 @@ impl Poller<'_> {
     }
 }
 
-fn lambda_records_of(event: Value) -> Vec<Value> {
-    match event {
-        Value::Object(mut map) => match map.remove("Records") {
-            Some(Value::Array(records)) => records,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
+/// A Lambda DynamoDB Streams event, `{"Records": [...]}`.
+#[derive(serde::Serialize)]
+struct StreamEvent<'a> {
+    #[serde(rename = "Records")]
+    records: &'a [Value],
 }
 
 /// Pauses a shard after a failure: 1 s, doubling, up to `max`.
