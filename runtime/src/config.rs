@@ -8,6 +8,10 @@
 //!
 //! [fallback]
 //! queue_url = "https://sqs.eu-central-1.amazonaws.com/123456789012/relay-fallback" # or RELAY_FALLBACK_QUEUE_URL
+//! claim_check_bucket = "relay-parked"  # or RELAY_CLAIM_CHECK_BUCKET; optional
+//!
+//! [registry]                           # optional: order across batches
+//! table = "relay-parked-items"         # or RELAY_REGISTRY_TABLE
 //!
 //! [tables.orders]
 //! module = "modules/data_change.cwasm"  # relative to this file
@@ -72,6 +76,10 @@ pub struct RawConfig {
     #[serde(default)]
     fallback: RawFallback,
     #[serde(default)]
+    registry: Option<RawRegistry>,
+    #[serde(default)]
+    invocation: InvocationConfig,
+    #[serde(default)]
     limits: Option<Limits>,
     #[serde(default)]
     tables: BTreeMap<String, RawTable>,
@@ -86,12 +94,21 @@ struct RawBus {
     gzip: Option<bool>,
     batch_max_events: Option<usize>,
     batch_max_bytes: Option<usize>,
+    max_event_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFallback {
     queue_url: Option<String>,
+    claim_check_bucket: Option<String>,
+    claim_check_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    table: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,8 +130,13 @@ pub struct Config {
     pub bus: BusConfig,
     /// Retry policy for publishing.
     pub retry: RetryConfig,
-    /// The SQS fallback queue URL.
-    pub fallback_queue_url: String,
+    /// Where what cannot be published is parked.
+    pub fallback: FallbackConfig,
+    /// The parked-items registry, when configured: it keeps an item's events
+    /// in stream order across batches and re-drive runs.
+    pub registry: Option<RegistryConfig>,
+    /// Budgets of one invocation.
+    pub invocation: InvocationConfig,
     /// Routing: table name → its transform.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -134,6 +156,46 @@ pub struct BusConfig {
     pub batch_max_events: usize,
     /// Most body bytes in one request.
     pub batch_max_bytes: usize,
+    /// Largest event the bus takes (Nakadi: 999,000 bytes); a larger one is
+    /// parked with the reason instead of being sent.
+    pub max_event_bytes: usize,
+}
+
+/// The SQS fallback queue, and where envelopes too large for it go.
+#[derive(Debug, Clone)]
+pub struct FallbackConfig {
+    /// The SQS queue URL (`.fifo` for a FIFO queue).
+    pub queue_url: String,
+    /// S3 bucket for envelopes too large for the queue even compressed (the
+    /// claim-check pattern). Without one such records are reported back.
+    pub claim_check_bucket: Option<String>,
+    /// Key prefix in that bucket.
+    pub claim_check_prefix: String,
+}
+
+/// The parked-items registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// The DynamoDB table (partition key `item`, a string).
+    pub table: String,
+}
+
+/// Budgets of one invocation, across all its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvocationConfig {
+    /// Most bytes of event bodies one invocation holds; the records after the
+    /// one that would exceed it are left for Lambda to deliver again (the
+    /// next invocation starts with a fresh budget). Default 64 MiB.
+    pub max_output_bytes: usize,
+}
+
+impl Default for InvocationConfig {
+    fn default() -> Self {
+        InvocationConfig {
+            max_output_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Retries with exponential backoff and full jitter.
@@ -185,6 +247,10 @@ pub struct Overrides {
     pub token_file: Option<PathBuf>,
     /// `RELAY_FALLBACK_QUEUE_URL`.
     pub fallback_queue_url: Option<String>,
+    /// `RELAY_CLAIM_CHECK_BUCKET`.
+    pub claim_check_bucket: Option<String>,
+    /// `RELAY_REGISTRY_TABLE`.
+    pub registry_table: Option<String>,
 }
 
 impl Overrides {
@@ -195,6 +261,8 @@ impl Overrides {
             bus_url: var("RELAY_BUS_URL"),
             token_file: var("RELAY_BUS_TOKEN_FILE").map(PathBuf::from),
             fallback_queue_url: var("RELAY_FALLBACK_QUEUE_URL"),
+            claim_check_bucket: var("RELAY_CLAIM_CHECK_BUCKET"),
+            registry_table: var("RELAY_REGISTRY_TABLE"),
         }
     }
 }
@@ -266,6 +334,65 @@ impl RawConfig {
             gzip: self.bus.gzip.unwrap_or(false),
             batch_max_events: self.bus.batch_max_events.unwrap_or(1_000),
             batch_max_bytes: self.bus.batch_max_bytes.unwrap_or(4 << 20),
+            max_event_bytes: self.bus.max_event_bytes.unwrap_or(999_000),
+        };
+        if bus.max_event_bytes == 0 {
+            return Err(invalid(
+                "bus.max_event_bytes",
+                "must be above zero".into(),
+                "[bus] max_event_bytes = 999000",
+            ));
+        }
+        if self.invocation.max_output_bytes == 0 {
+            return Err(invalid(
+                "invocation.max_output_bytes",
+                "must be above zero".into(),
+                "[invocation] max_output_bytes = 67108864",
+            ));
+        }
+        let claim_check_bucket = overrides
+            .claim_check_bucket
+            .clone()
+            .or(self.fallback.claim_check_bucket);
+        if let Some(bucket) = &claim_check_bucket {
+            if bucket.is_empty() || bucket.contains('/') || bucket.contains("://") {
+                return Err(invalid(
+                    "fallback.claim_check_bucket",
+                    format!("{bucket:?} is not an S3 bucket name"),
+                    r#"[fallback] claim_check_bucket = "relay-parked""#,
+                ));
+            }
+        }
+        let fallback = FallbackConfig {
+            queue_url: queue_url.clone(),
+            claim_check_bucket,
+            claim_check_prefix: self
+                .fallback
+                .claim_check_prefix
+                .unwrap_or_else(|| "relay/parked/".into()),
+        };
+        let registry_table = overrides
+            .registry_table
+            .clone()
+            .or(self.registry.and_then(|r| r.table));
+        let registry = match registry_table {
+            None => None,
+            Some(table)
+                if !table.is_empty()
+                    && table.len() <= 255
+                    && table
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
+            {
+                Some(RegistryConfig { table })
+            }
+            Some(table) => {
+                return Err(invalid(
+                    "registry.table",
+                    format!("{table:?} is not a DynamoDB table name"),
+                    r#"[registry] table = "relay-parked-items""#,
+                ))
+            }
         };
         if bus.batch_max_events == 0 || bus.batch_max_bytes == 0 {
             return Err(invalid(
@@ -315,7 +442,9 @@ impl RawConfig {
         Ok(Config {
             bus,
             retry: self.retry,
-            fallback_queue_url: queue_url,
+            fallback,
+            registry,
+            invocation: self.invocation,
             tables,
         })
     }
@@ -441,11 +570,18 @@ mod tests {
             bus_url: Some("https://nakadi.example.com".into()),
             token_file: Some("/run/token".into()),
             fallback_queue_url: Some("https://sqs.example.com/1/q".into()),
+            claim_check_bucket: Some("parked".into()),
+            registry_table: Some("relay-items".into()),
         };
         let config = validate(GOOD, &overrides).unwrap();
         assert_eq!(config.bus.url, "https://nakadi.example.com");
         assert_eq!(config.bus.token_file, Some(PathBuf::from("/run/token")));
-        assert_eq!(config.fallback_queue_url, "https://sqs.example.com/1/q");
+        assert_eq!(config.fallback.queue_url, "https://sqs.example.com/1/q");
+        assert_eq!(
+            config.fallback.claim_check_bucket.as_deref(),
+            Some("parked")
+        );
+        assert_eq!(config.registry.unwrap().table, "relay-items");
     }
 
     #[test]
@@ -487,6 +623,51 @@ mod tests {
         let err = validate(&text, &Overrides::default()).unwrap_err();
         assert!(
             err.to_string().contains("unknown field `cpu_budget`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validate_defaults_parking_ordering_and_budgets() {
+        let config = validate(GOOD, &Overrides::default()).unwrap();
+        assert_eq!(config.registry, None);
+        assert_eq!(config.fallback.claim_check_bucket, None);
+        assert_eq!(config.fallback.claim_check_prefix, "relay/parked/");
+        assert_eq!(config.bus.max_event_bytes, 999_000);
+        assert_eq!(config.invocation.max_output_bytes, 64 << 20);
+        let text = format!(
+            "{GOOD}\n[registry]\ntable = \"items\"\n[invocation]\nmax_output_bytes = 1000\n"
+        )
+        .replace("[fallback]", "[fallback]\nclaim_check_bucket = \"parked\"");
+        let config = validate(&text, &Overrides::default()).unwrap();
+        assert_eq!(config.registry.unwrap().table, "items");
+        assert_eq!(
+            config.fallback.claim_check_bucket.as_deref(),
+            Some("parked")
+        );
+        assert_eq!(config.invocation.max_output_bytes, 1000);
+    }
+
+    #[test]
+    fn validate_rejects_a_bad_registry_table_or_bucket() {
+        let text = format!("{GOOD}\n[registry]\ntable = \"no spaces please\"\n");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("registry.table:"), "{message}");
+        assert!(message.contains("for example: [registry]"), "{message}");
+        let text = GOOD.replace(
+            "[fallback]",
+            "[fallback]\nclaim_check_bucket = \"s3://b/k\"",
+        );
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("fallback.claim_check_bucket:"),
+            "{err}"
+        );
+        let text = format!("{GOOD}\n[invocation]\nmax_output_bytes = 0\n");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invocation.max_output_bytes"),
             "{err}"
         );
     }

@@ -13,6 +13,10 @@ pub struct Incoming {
     pub index: usize,
     /// `dynamodb.SequenceNumber`, when the record has one.
     pub sequence_number: Option<String>,
+    /// The item (`table/keys`, keys as compact JSON), taken best-effort from
+    /// `eventSourceARN` and `dynamodb.Keys` even when the rest of the record
+    /// cannot be decoded, so its parked form keeps its place in the item's order.
+    pub item: Option<String>,
     /// The record exactly as Lambda delivered it (parked when it cannot be mapped).
     pub raw: Box<RawValue>,
     /// The decoded record, or why it could not be decoded.
@@ -55,14 +59,20 @@ pub fn split(event: &RawValue) -> Result<Vec<Incoming>, NotAStreamEvent> {
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
-            let (sequence_number, decoded) = match serde_json::from_str::<Value>(raw.get()) {
-                Ok(value) => (
-                    relay_sdk::dynamodb::sequence_number(&value)
+            let (sequence_number, item, decoded) = match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => {
+                    let decoded = parse_record(&value);
+                    let item = match &decoded {
+                        Ok(record) => Some(item_of(&record.table, &record.keys)),
+                        Err(_) => best_effort_item(&value),
+                    };
+                    let sequence_number = relay_sdk::dynamodb::sequence_number(&value)
                         .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                    parse_record(&value),
-                ),
+                        .map(str::to_owned);
+                    (sequence_number, item, decoded)
+                }
                 Err(e) => (
+                    None,
                     None,
                     Err(DecodeError::BadField {
                         field: "record",
@@ -73,11 +83,26 @@ pub fn split(event: &RawValue) -> Result<Vec<Incoming>, NotAStreamEvent> {
             Incoming {
                 index,
                 sequence_number,
+                item,
                 raw,
                 decoded,
             }
         })
         .collect())
+}
+
+/// An item's identity: its table and its key as compact JSON (attribute
+/// names sorted), the same however the record was written.
+pub fn item_of(table: &str, keys: &Value) -> String {
+    format!("{table}/{keys}")
+}
+
+/// The item of a record that cannot be decoded as a whole, if its
+/// `eventSourceARN` and `dynamodb.Keys` can be.
+fn best_effort_item(raw: &Value) -> Option<String> {
+    let table = relay_sdk::dynamodb::table_from_arn(raw.get("eventSourceARN")?.as_str()?)?;
+    let keys = relay_sdk::dynamodb::decode_item(raw.get("dynamodb")?.get("Keys")?).ok()?;
+    Some(item_of(table, &keys))
 }
 
 #[cfg(test)]
@@ -106,6 +131,10 @@ mod tests {
         assert!(batch[0].decoded.is_ok());
         assert!(batch[1].decoded.is_err());
         assert_eq!(batch[1].sequence_number.as_deref(), Some("200"));
+        // The bad record still names its item, so it keeps its place.
+        assert_eq!(batch[1].item, batch[0].item);
+        assert_eq!(batch[0].item.as_deref(), Some(r#"orders/{"id":"a"}"#));
+        assert_eq!(batch[2].item, None);
         assert!(batch[2].decoded.is_err());
         assert_eq!(batch[2].label(), "#2 (no sequence number)");
     }

@@ -54,6 +54,12 @@ pub async fn s3_client() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// Builds the DynamoDB client (for the parked-items registry) from the
+/// standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` too).
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_config().await)
+}
+
 /// Builds the DynamoDB Streams client (for `relay poll`) from the standard
 /// AWS environment (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS` too).
 pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
@@ -63,7 +69,7 @@ pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
 /// Runs the relay as a Lambda function until the runtime stops it.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let relay = Relay::init(&config, sqs_client().await).await?;
+    let relay = Relay::init(&config).await?;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "relay".into());
     tracing::info!(
         tables = config.tables.len(),
@@ -149,6 +155,8 @@ pub fn emf_line(function: &str, stats: &InvocationStats, timestamp_ms: u64) -> S
         ("RecordsIn", stats.records_in),
         ("EventsPublished", stats.events_published),
         ("EventsParked", stats.events_parked),
+        ("EventsHeld", stats.events_held),
+        ("RecordsDeferred", stats.records_deferred),
         ("RecordsParked", stats.records_parked),
         ("RecordsFailed", stats.records_failed),
         ("TransformErrors", stats.transform_errors),
@@ -162,6 +170,7 @@ pub fn emf_line(function: &str, stats: &InvocationStats, timestamp_ms: u64) -> S
         .collect();
     metrics.push(serde_json::json!({"Name": "PublishLatency", "Unit": "Milliseconds"}));
     metrics.push(serde_json::json!({"Name": "InvocationDuration", "Unit": "Milliseconds"}));
+    metrics.push(serde_json::json!({"Name": "RegistryLookup", "Unit": "Milliseconds"}));
     let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -174,6 +183,7 @@ pub fn emf_line(function: &str, stats: &InvocationStats, timestamp_ms: u64) -> S
         "FunctionName": function,
         "PublishLatency": latencies,
         "InvocationDuration": stats.duration.as_secs_f64() * 1e3,
+        "RegistryLookup": stats.registry_lookup.as_secs_f64() * 1e3,
     });
     for (name, value) in counts {
         line[name] = value.into();

@@ -16,7 +16,9 @@
 //! - [`modules`]: each table's module from a file or S3, checked against its
 //!   pinned sha256 and cached across warm starts;
 //! - [`publish`]: batches per event type to Nakadi, retries with backoff;
-//! - [`fallback`]: park what was not published in SQS;
+//! - [`park`]: park what was not published in SQS (oversized messages
+//!   claim-checked in S3), and the parked-items registry that keeps each
+//!   item's events in order across batches and re-drive runs;
 //! - [`pipeline`]: the stages in order, and the partial batch response;
 //! - [`lambda`]: the Lambda entry point and its metrics;
 //! - [`redrive`]: drain the fallback queue back to the bus;
@@ -34,11 +36,11 @@
 pub mod bench;
 pub mod config;
 pub mod devbus;
-pub mod fallback;
 pub mod intake;
 pub mod lambda;
 pub mod local_test;
 pub mod modules;
+pub mod park;
 pub mod pipeline;
 pub mod poll;
 pub mod publish;

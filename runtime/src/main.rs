@@ -327,14 +327,13 @@ fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not JSON", args.event.display()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout_secs);
     block_on(async {
-        let sqs = relay::lambda::sqs_client().await;
-        let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+        let mut relay = relay::pipeline::Relay::init(&config).await?;
         let outcome = relay.handle(&event, deadline, "local").await?;
         let s = &outcome.stats;
         eprintln!(
-                "{} records: {} events published, {} events parked, {} records parked, {} records handed back",
-                s.records_in, s.events_published, s.events_parked, s.records_parked, s.records_failed
-            );
+            "{} records: {} events published, {} events parked ({} behind earlier parked changes of their item), {} records parked, {} records handed back",
+            s.records_in, s.events_published, s.events_parked, s.events_held, s.records_parked, s.records_failed
+        );
         println!("{}", serde_json::to_string(&outcome.response)?);
         Ok(if outcome.response.batch_item_failures.is_empty() {
             ExitCode::SUCCESS
@@ -373,8 +372,7 @@ fn poll(args: PollArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     block_on(async {
-        let sqs = relay::lambda::sqs_client().await;
-        let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+        let mut relay = relay::pipeline::Relay::init(&config).await?;
         let client = relay::lambda::streams_client().await;
         let stop = relay::poll::StopHandle::default();
         tokio::spawn({
@@ -444,8 +442,7 @@ fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     };
     let human = std::io::stdout().is_terminal();
     block_on(async {
-        let sqs = relay::lambda::sqs_client().await;
-        let mut relay = relay::pipeline::Relay::init(&config, sqs).await?;
+        let mut relay = relay::pipeline::Relay::init(&config).await?;
         if options.dry_run {
             let report = relay.parked_report(&options).await?;
             if human {
@@ -536,7 +533,23 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         Ok(ok)
     })?;
     println!("bus: {}", config.bus.url);
-    println!("fallback queue: {}", config.fallback_queue_url);
+    println!("fallback queue: {}", config.fallback.queue_url);
+    match &config.fallback.claim_check_bucket {
+        Some(bucket) => println!(
+            "oversized parked messages: s3://{bucket}/{}",
+            config.fallback.claim_check_prefix
+        ),
+        None => println!(
+            "oversized parked messages: no claim-check bucket, such records are reported back to Lambda"
+        ),
+    }
+    match &config.registry {
+        Some(registry) => println!(
+            "parked-items registry: {} (order holds across batches and re-drive runs)",
+            registry.table
+        ),
+        None => println!("parked-items registry: none (order holds only within a batch)"),
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

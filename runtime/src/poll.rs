@@ -114,6 +114,11 @@ enum Position {
     Start(ShardIteratorType),
     At(String),
     After(String),
+    /// From the shard's start, skipping records made before this time (ms
+    /// since the epoch): where a `latest` start resumes when its first
+    /// iterator is lost before any record was read, so nothing written
+    /// since polling began is skipped.
+    Since(u64),
 }
 
 #[derive(Debug)]
@@ -127,6 +132,8 @@ struct Shard {
     finished: bool,
     failures: u32,
     not_before: Instant,
+    /// When polling of the shard began (ms since the epoch).
+    discovered_ms: u64,
 }
 
 impl Shard {
@@ -278,6 +285,7 @@ impl Poller<'_> {
                             finished,
                             failures: 0,
                             not_before: Instant::now(),
+                            discovered_ms: crate::unix_ms(),
                         },
                     );
                 }
@@ -317,6 +325,9 @@ impl Poller<'_> {
                 Ok(iterator) => iterator,
                 Err(e) => {
                     tracing::warn!(shard = shard.label(), "cannot start reading the shard: {e}");
+                    if matches!(shard.position, Position::Start(ShardIteratorType::Latest)) {
+                        shard.position = Position::Since(shard.discovered_ms);
+                    }
                     back_off(shard, self.options.max_retry_backoff);
                     return Ok(false);
                 }
@@ -332,18 +343,59 @@ impl Poller<'_> {
         {
             Ok(output) => output,
             Err(e) => {
-                // Expired or refused: the next read starts over from the position.
+                let expired = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_expired_iterator_exception());
                 tracing::warn!(
                     shard = shard.label(),
                     "cannot read the shard: {}",
                     DisplayErrorContext(e)
                 );
-                back_off(shard, self.options.max_retry_backoff);
+                if expired {
+                    // The next read starts over from the position; a
+                    // `latest` start that read nothing yet resumes from the
+                    // moment polling began, not from a newer "latest".
+                    if matches!(shard.position, Position::Start(ShardIteratorType::Latest)) {
+                        shard.position = Position::Since(shard.discovered_ms);
+                    }
+                    back_off(shard, self.options.max_retry_backoff);
+                } else {
+                    // The iterator stays valid (15 minutes): read on from it.
+                    shard.iterator = Some(iterator);
+                    pause(shard, self.options.max_retry_backoff);
+                }
                 return Ok(false);
             }
         };
         let next = output.next_shard_iterator().map(str::to_owned);
-        let records = output.records();
+        let mut records = output.records();
+        if let Position::Since(since) = shard.position {
+            // Records made before polling began (with a second's slack,
+            // creation times are approximate) are not this poll's.
+            let older = records
+                .iter()
+                .take_while(|r| {
+                    r.dynamodb()
+                        .and_then(|d| d.approximate_creation_date_time())
+                        .is_some_and(|at| at.to_millis().unwrap_or(0) < since as i64 - 1_000)
+                })
+                .count();
+            if let Some(last) = records[..older]
+                .last()
+                .and_then(|r| r.dynamodb()?.sequence_number())
+            {
+                shard.position = Position::After(last.to_owned());
+            }
+            records = &records[older..];
+            if records.is_empty() && older > 0 {
+                // Only older records: move on past them.
+                match next {
+                    Some(next) => shard.iterator = Some(next),
+                    None => shard.finished = true,
+                }
+                return Ok(true);
+            }
+        }
         if records.is_empty() {
             match next {
                 Some(next) => shard.iterator = Some(next),
@@ -434,9 +486,15 @@ struct StreamEvent<'a> {
     records: &'a [Value],
 }
 
-/// Pauses a shard after a failure: 1 s, doubling, up to `max`.
+/// Pauses a shard after a failure and drops its iterator: the next read
+/// starts from its position.
 fn back_off(shard: &mut Shard, max: Duration) {
     shard.iterator = None;
+    pause(shard, max);
+}
+
+/// Pauses a shard after a failure: 1 s, doubling, up to `max`.
+fn pause(shard: &mut Shard, max: Duration) {
     shard.failures = shard.failures.saturating_add(1);
     let pause = Duration::from_secs(1 << shard.failures.min(10).saturating_sub(1)).min(max);
     shard.not_before = Instant::now() + pause;
@@ -452,6 +510,7 @@ async fn iterator_for(
         .shard_id(&shard.id);
     let request = match &shard.position {
         Position::Start(kind) => request.shard_iterator_type(kind.clone()),
+        Position::Since(_) => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         Position::At(seq) => request
             .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
             .sequence_number(seq),

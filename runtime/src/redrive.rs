@@ -1,27 +1,38 @@
-//! Re-drive: drain the SQS fallback queue back to the bus.
+//! Re-drive: drain the parking lot back to the bus.
 //!
 //! Parked events are republished as they are (same body, same eid); parked
-//! raw records go through the table's current transform first. A message is
-//! deleted only after the bus accepted everything it held. Messages of one
-//! item are replayed in sequence order, and an item whose earlier message
-//! still fails is not overtaken: its later messages wait too. What fails
-//! stays in the queue with a visibility timeout that grows with each receive;
-//! past the queue's `maxReceiveCount` SQS moves it to the dead-letter queue.
+//! raw records go through the table's current transform first. An item's
+//! messages are replayed in stream order, one per publishing wave, and an
+//! item whose earlier message still fails is not overtaken: its later
+//! messages wait, hidden at least as long as the one they wait for.
+//!
+//! With the parked-items registry, order holds across runs too: a message
+//! is published only when its unit is its item's lowest registered one; once
+//! the bus accepted it, the unit is unregistered and then the message
+//! deleted. A registered message whose unit is no longer registered was
+//! delivered before (or its record was reported back to Lambda): it is a
+//! duplicate and is deleted unpublished.
+//!
+//! What fails stays in the lot with a visibility timeout that grows with
+//! each receive; past the queue's `maxReceiveCount` SQS moves it to the
+//! dead-letter queue. Unreadable messages are poison: reported and left
+//! alone, never a crash.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::io::IsTerminal as _;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName,
-};
 use serde::Serialize;
 
-use crate::fallback::{decode, Envelope, ParcelKind};
+use crate::park::registry::Registered;
+use crate::park::{Envelope, ParcelKind, ParkedMessage};
 use crate::pipeline::Relay;
 use crate::publish::{Delivery, Outbound, PublishStats};
 use crate::transform::Event;
+
+/// A registered unit older than this has no message left anywhere (SQS
+/// keeps messages 14 days at most, dead-letter queues included): it no
+/// longer holds its item back.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(15 * 24 * 3600);
 
 /// How a re-drive run behaves.
 #[derive(Debug, Clone)]
@@ -69,9 +80,12 @@ pub struct RedriveSummary {
     pub retransformed: usize,
     /// Events those records produced and the bus accepted.
     pub retransformed_events: usize,
+    /// Messages deleted unpublished: their unit was delivered before.
+    pub duplicates: usize,
     /// Messages deleted from the queue.
     pub deleted: usize,
-    /// Messages left for a later run.
+    /// Messages left for a later run (failing, or waiting behind an earlier
+    /// message of their item).
     pub still_failing: usize,
     /// Messages that cannot be read or were received too often.
     pub poison: usize,
@@ -94,153 +108,156 @@ pub struct ParkedReport {
     pub unreadable: usize,
 }
 
-/// One received message.
-struct Received {
-    id: String,
-    receipt: String,
-    receives: u32,
-    envelope: Result<Envelope, String>,
+/// What became of a message in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not decided yet.
+    Pending,
+    /// Everything it held was published: unregister, then delete.
+    Published,
+    /// Delivered before: delete without publishing.
+    Duplicate,
+    /// Try again later, hidden for this long.
+    Later(Duration),
+    /// Poison: leave it alone.
+    Poison,
 }
 
 /// One unit of work for an item: a parked event, or an event a parked
 /// record produced now.
-enum Unit {
+enum Work {
     Message(usize),
     Derived(usize, Event),
 }
 
+impl Work {
+    fn message(&self) -> usize {
+        match self {
+            Work::Message(m) | Work::Derived(m, _) => *m,
+        }
+    }
+}
+
+/// One item's messages in this run, in stream order.
+struct ItemRun {
+    item: Option<String>,
+    queue: VecDeque<Work>,
+    /// The item's registered units not yet delivered, lowest first.
+    registered: Vec<Registered>,
+}
+
 impl Relay {
-    /// Drains the fallback queue back to the bus.
+    /// Drains the parking lot back to the bus.
     pub async fn redrive(&mut self, options: &RedriveOptions) -> anyhow::Result<RedriveSummary> {
         let started = Instant::now();
         let deadline = started + options.time_budget;
-        let messages = self.receive_all(options, deadline).await?;
+        let messages = self
+            .lot
+            .receive(options.max_messages, options.visibility_timeout, deadline)
+            .await?;
         let mut summary = RedriveSummary {
             received: messages.len(),
             ..RedriveSummary::default()
         };
-        // Per item, its messages in stream order.
-        let mut items: Vec<VecDeque<usize>> = Vec::new();
-        let mut slots: HashMap<String, usize> = HashMap::new();
-        let mut order: Vec<usize> = (0..messages.len()).collect();
-        order.sort_by(|&a, &b| sort_key(&messages[a]).cmp(&sort_key(&messages[b])));
-        let mut poison = Vec::new();
-        // Items with a poison message: their later messages wait behind it.
-        let mut held_items: HashSet<String> = HashSet::new();
-        let mut held = Vec::new();
-        for m in order {
-            let received = &messages[m];
-            let envelope = match &received.envelope {
-                Err(e) => {
-                    tracing::error!(message_id = received.id, "unreadable parked message: {e}");
-                    poison.push(m);
-                    continue;
-                }
-                Ok(envelope) if received.receives > options.poison_receives => {
-                    tracing::error!(
-                        message_id = received.id,
-                        receives = received.receives,
-                        sequence_number = envelope.sequence_number.as_deref(),
-                        "parked message keeps failing; left for the dead-letter queue"
-                    );
-                    poison.push(m);
-                    held_items.extend(envelope.item.clone());
-                    continue;
-                }
-                Ok(envelope) => envelope,
-            };
-            let item = envelope
-                .item
-                .clone()
-                .unwrap_or_else(|| format!("message:{}", received.id));
-            if held_items.contains(&item) {
-                tracing::warn!(
-                    message_id = received.id,
-                    sequence_number = envelope.sequence_number.as_deref(),
-                    "an earlier parked message of the same item is poison; this one waits behind it"
-                );
-                held.push(m);
-                continue;
-            }
-            let slot = *slots.entry(item).or_insert_with(|| {
-                items.push(VecDeque::new());
-                items.len() - 1
-            });
-            items[slot].push_back(m);
-        }
-        summary.poison = poison.len();
+        let mut verdicts = vec![Verdict::Pending; messages.len()];
+        let later = |m: &ParkedMessage| backoff(m, options);
 
-        // Work per message: events still to publish; None until known.
-        let mut remaining: Vec<Option<usize>> = vec![None; messages.len()];
-        let mut failed = vec![false; messages.len()];
-        for &m in &held {
-            failed[m] = true;
+        // Per item, its messages in stream order.
+        let mut order: Vec<usize> = (0..messages.len()).collect();
+        order.sort_by(|&a, &b| messages[a].unit().cmp(&messages[b].unit()));
+        let mut runs: Vec<ItemRun> = Vec::new();
+        let mut slots: HashMap<String, usize> = HashMap::new();
+        for m in order {
+            let key = match messages[m].item() {
+                Some(item) => item.to_owned(),
+                None => format!("message:{}", messages[m].id),
+            };
+            let slot = *slots.entry(key).or_insert_with(|| {
+                runs.push(ItemRun {
+                    item: messages[m].item().map(str::to_owned),
+                    queue: VecDeque::new(),
+                    registered: Vec::new(),
+                });
+                runs.len() - 1
+            });
+            runs[slot].queue.push_back(Work::Message(m));
         }
-        let mut queues: Vec<VecDeque<Unit>> = items
-            .into_iter()
-            .map(|q| q.into_iter().map(Unit::Message).collect())
-            .collect();
+
+        // The registry says which unit of each item may go next.
+        let registry_in_use = self.registry.is_some();
+        if let Some(registry) = &self.registry {
+            let items: Vec<&str> = runs
+                .iter()
+                .filter(|run| run.queue.iter().any(|w| messages[w.message()].registered()))
+                .filter_map(|run| run.item.as_deref())
+                .collect();
+            if !items.is_empty() {
+                match registry.lookup(&items, deadline).await {
+                    Ok(mut found) => {
+                        for run in runs.iter_mut() {
+                            if let Some(item) = &run.item {
+                                run.registered = found.remove(item).unwrap_or_default();
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // Without the registry no item with registered units
+                        // may go: it could overtake an earlier unit.
+                        tracing::warn!(
+                            "cannot read the parked-items registry; registered messages wait: {e}"
+                        );
+                        for run in runs.iter_mut() {
+                            if run.queue.iter().any(|w| messages[w.message()].registered()) {
+                                block(run, &messages, &mut verdicts, options.retry_base, options);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         let mut stats = PublishStats::default();
         let mut wave_number = 0;
         loop {
-            // Turn parked records at the head of a queue into their events.
-            for queue in queues.iter_mut() {
-                while let Some(&Unit::Message(m)) = queue.front() {
-                    let envelope = messages[m].envelope.as_ref().expect("readable");
-                    if envelope.kind != ParcelKind::Record {
-                        break;
-                    }
-                    queue.pop_front();
-                    match self.retransform(envelope) {
-                        Ok(events) => {
-                            remaining[m] = Some(events.len());
-                            if events.is_empty() {
-                                // Done; the next message of the item may be
-                                // a record too: look at it before the wave.
-                                summary.retransformed += 1;
-                                continue;
-                            }
-                            for event in events.into_iter().rev() {
-                                queue.push_front(Unit::Derived(m, event));
-                            }
-                            break;
-                        }
-                        Err(reason) => {
-                            tracing::warn!(
-                                sequence_number = envelope.sequence_number.as_deref(),
-                                "parked record still cannot be mapped: {reason}"
-                            );
-                            failed[m] = true;
-                            block(queue, &mut failed);
-                        }
-                    }
-                }
+            // Bring each item's head to a unit that can be published now.
+            for run in runs.iter_mut() {
+                self.prepare_head(
+                    run,
+                    &messages,
+                    &mut verdicts,
+                    options,
+                    registry_in_use,
+                    deadline,
+                    &mut summary,
+                )
+                .await;
             }
-            let wave: Vec<(usize, Unit)> = queues
+            let wave: Vec<(usize, Work)> = runs
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(q, queue)| queue.pop_front().map(|unit| (q, unit)))
+                .filter_map(|(r, run)| run.queue.pop_front().map(|work| (r, work)))
                 .collect();
             if wave.is_empty() {
                 break;
             }
             let outbound: Vec<Outbound<'_>> = wave
                 .iter()
-                .map(|(_, unit)| match unit {
-                    Unit::Message(m) => {
-                        let envelope = messages[*m].envelope.as_ref().expect("readable");
+                .map(|(_, work)| match work {
+                    Work::Message(m) => {
+                        let envelope = messages[*m]
+                            .envelope
+                            .as_ref()
+                            .expect("published messages are readable");
                         Outbound {
                             event_type: envelope.event_type.as_deref().unwrap_or_default(),
                             body: envelope
                                 .body
                                 .as_deref()
-                                .expect("parked events carry a body"),
+                                .expect("validated envelopes of events have a body"),
+                            key: envelope.key.as_deref(),
                         }
                     }
-                    Unit::Derived(_, event) => Outbound {
-                        event_type: &event.event_type,
-                        body: &event.body,
-                    },
+                    Work::Derived(_, event) => Outbound::from(event),
                 })
                 .collect();
             let flow_id = format!("redrive-{}-{wave_number}", std::process::id());
@@ -249,51 +266,80 @@ impl Relay {
                 .publisher
                 .publish(&outbound, deadline, &flow_id, &mut stats)
                 .await;
-            for ((q, unit), delivery) in wave.into_iter().zip(deliveries) {
-                let m = match unit {
-                    Unit::Message(m) => m,
-                    Unit::Derived(m, _) => m,
-                };
+            let mut finished: Vec<(usize, usize)> = Vec::new();
+            for ((r, work), delivery) in wave.into_iter().zip(deliveries) {
+                let m = work.message();
+                let run = &mut runs[r];
                 match delivery {
-                    Delivery::Published => match unit {
-                        Unit::Message(_) => {
-                            summary.republished += 1;
-                            remaining[m] = Some(0);
-                        }
-                        Unit::Derived(..) => {
-                            summary.retransformed_events += 1;
-                            let left = remaining[m].as_mut().expect("counted");
-                            *left -= 1;
-                            if *left == 0 {
-                                summary.retransformed += 1;
+                    Delivery::Published => {
+                        let last_of_message =
+                            !matches!(run.queue.front(), Some(Work::Derived(n, _)) if *n == m);
+                        match work {
+                            Work::Message(_) => summary.republished += 1,
+                            Work::Derived(..) => {
+                                summary.retransformed_events += 1;
+                                if last_of_message {
+                                    summary.retransformed += 1;
+                                }
                             }
                         }
-                    },
+                        if last_of_message {
+                            finished.push((r, m));
+                        }
+                    }
                     Delivery::Park { reason, .. } => {
                         tracing::warn!(
                             message_id = messages[m].id,
                             "parked event still cannot be published: {reason}"
                         );
-                        failed[m] = true;
-                        block(&mut queues[q], &mut failed);
+                        verdicts[m] = Verdict::Later(later(&messages[m]));
+                        block(run, &messages, &mut verdicts, later(&messages[m]), options);
                     }
                 }
             }
+            // Unregister before the next unit of the item may go.
+            for (r, m) in finished {
+                self.finish(&mut runs[r], m, &messages, &mut verdicts, options, deadline)
+                    .await;
+            }
         }
 
-        let done: Vec<usize> = (0..messages.len())
-            .filter(|&m| !failed[m] && remaining[m] == Some(0))
+        // Settle: delete what was delivered, postpone the rest.
+        let done: Vec<&ParkedMessage> = messages
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| matches!(v, Verdict::Published | Verdict::Duplicate))
+            .map(|(m, _)| m)
             .collect();
-        let retry: Vec<usize> = (0..messages.len())
-            .filter(|&m| failed[m] && !poison.contains(&m))
+        summary.deleted = self
+            .lot
+            .delete(&done)
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        let postponed: Vec<(&ParkedMessage, Duration)> = messages
+            .iter()
+            .zip(&verdicts)
+            .filter_map(|(m, v)| match v {
+                Verdict::Later(hide) => Some((m, *hide)),
+                // Never reached (deadline): try again soon.
+                Verdict::Pending => Some((m, options.retry_base)),
+                _ => None,
+            })
             .collect();
-        summary.deleted = self.delete(&messages, &done).await;
-        summary.still_failing = retry.len();
-        self.postpone(&messages, &retry, options).await;
+        summary.still_failing = postponed.len();
+        summary.poison = verdicts.iter().filter(|v| **v == Verdict::Poison).count();
+        summary.duplicates = verdicts
+            .iter()
+            .filter(|v| **v == Verdict::Duplicate)
+            .count();
+        self.lot.postpone(&postponed).await;
         tracing::info!(
             received = summary.received,
             republished = summary.republished,
             retransformed = summary.retransformed,
+            duplicates = summary.duplicates,
             deleted = summary.deleted,
             still_failing = summary.still_failing,
             poison = summary.poison,
@@ -304,16 +350,196 @@ impl Relay {
         Ok(summary)
     }
 
+    /// Drops duplicates from the head of an item's queue, turns a parked
+    /// record at its head into its events, and blocks the item when its head
+    /// cannot go now (unreadable, poison, not the lowest registered unit).
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare_head(
+        &mut self,
+        run: &mut ItemRun,
+        messages: &[ParkedMessage],
+        verdicts: &mut [Verdict],
+        options: &RedriveOptions,
+        registry_in_use: bool,
+        deadline: Instant,
+        summary: &mut RedriveSummary,
+    ) {
+        while let Some(&Work::Message(m)) = run.queue.front() {
+            let message = &messages[m];
+            let envelope = match &message.envelope {
+                Err(unreadable) if unreadable.retriable => {
+                    tracing::warn!(
+                        message_id = message.id,
+                        "parked message cannot be read now: {}",
+                        unreadable.reason
+                    );
+                    let hide = backoff(message, options);
+                    verdicts[m] = Verdict::Later(hide);
+                    run.queue.pop_front();
+                    block(run, messages, verdicts, hide, options);
+                    return;
+                }
+                Err(unreadable) => {
+                    tracing::error!(
+                        message_id = message.id,
+                        "unreadable parked message, left for the dead-letter queue: {}",
+                        unreadable.reason
+                    );
+                    verdicts[m] = Verdict::Poison;
+                    run.queue.pop_front();
+                    block(run, messages, verdicts, options.visibility_timeout, options);
+                    return;
+                }
+                Ok(envelope) => envelope,
+            };
+            if message.receives > options.poison_receives {
+                tracing::error!(
+                    message_id = message.id,
+                    receives = message.receives,
+                    sequence_number = envelope.sequence_number.as_deref(),
+                    "parked message keeps failing; left for the dead-letter queue"
+                );
+                verdicts[m] = Verdict::Poison;
+                run.queue.pop_front();
+                block(run, messages, verdicts, options.visibility_timeout, options);
+                return;
+            }
+            if registry_in_use && envelope.registered && run.item.is_some() {
+                let unit = envelope.unit();
+                let item = run.item.clone().unwrap_or_default();
+                // Units registered longer ago than any message can live have none.
+                while run
+                    .registered
+                    .first()
+                    .is_some_and(|r| r.unit < unit && is_orphan(r))
+                {
+                    let orphan = run.registered[0].unit.clone();
+                    tracing::error!(item, unit = %orphan, "a registered unit has had no message for longer than SQS keeps one; it no longer holds its item back");
+                    match self
+                        .registry
+                        .as_ref()
+                        .expect("in use")
+                        .unregister(&item, &[orphan], deadline)
+                        .await
+                    {
+                        Ok(()) => {
+                            run.registered.remove(0);
+                        }
+                        Err(e) => {
+                            tracing::warn!(item, "cannot unregister an orphaned unit: {e}");
+                            break;
+                        }
+                    }
+                }
+                let known = run.registered.iter().any(|r| r.unit == unit);
+                if !known && !parked_long_ago(envelope) {
+                    tracing::info!(message_id = message.id, unit = %unit, "parked message was delivered before; deleting the duplicate");
+                    verdicts[m] = Verdict::Duplicate;
+                    run.queue.pop_front();
+                    continue;
+                }
+                if known
+                    && run
+                        .registered
+                        .first()
+                        .is_some_and(|lowest| lowest.unit != unit)
+                {
+                    // An earlier unit of the item is parked but not in this
+                    // run (hidden, failing elsewhere, in the dead-letter queue).
+                    tracing::info!(message_id = message.id, unit = %unit, "an earlier parked change of the item is not in this run; waiting for it");
+                    let hide = backoff(message, options);
+                    block(run, messages, verdicts, hide, options);
+                    return;
+                }
+            }
+            if envelope.kind == ParcelKind::Event {
+                return;
+            }
+            // A parked record: its events, through the current transform.
+            if Instant::now() >= deadline {
+                return; // left pending: tried again soon
+            }
+            match self.retransform(envelope) {
+                Ok(events) if events.is_empty() => {
+                    run.queue.pop_front();
+                    summary.retransformed += 1;
+                    self.finish(run, m, messages, verdicts, options, deadline)
+                        .await;
+                    if verdicts[m] != Verdict::Published {
+                        return;
+                    }
+                }
+                Ok(events) => {
+                    run.queue.pop_front();
+                    for event in events.into_iter().rev() {
+                        run.queue.push_front(Work::Derived(m, event));
+                    }
+                    return;
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        sequence_number = envelope.sequence_number.as_deref(),
+                        "parked record still cannot be mapped: {reason}"
+                    );
+                    let hide = backoff(message, options);
+                    verdicts[m] = Verdict::Later(hide);
+                    run.queue.pop_front();
+                    block(run, messages, verdicts, hide, options);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A message's content was all published: unregister its unit (so the
+    /// item's next one may go); it is deleted with the others at the end.
+    async fn finish(
+        &mut self,
+        run: &mut ItemRun,
+        m: usize,
+        messages: &[ParkedMessage],
+        verdicts: &mut [Verdict],
+        options: &RedriveOptions,
+        deadline: Instant,
+    ) {
+        let message = &messages[m];
+        let registered = message.registered() && run.item.is_some();
+        if let (Some(registry), true) = (&self.registry, registered) {
+            let unit = message.unit().expect("readable messages have a unit");
+            let item = run.item.as_deref().expect("checked");
+            // The budget's end is no reason to leave a published unit
+            // registered: allow the call a few seconds past it.
+            let until = deadline.max(Instant::now() + Duration::from_secs(5));
+            if let Err(e) = registry
+                .unregister(item, std::slice::from_ref(&unit), until)
+                .await
+            {
+                // Not deleted: published again (same eid) by a later run.
+                tracing::warn!(
+                    item,
+                    "cannot unregister a re-driven unit; it stays parked: {e}"
+                );
+                let hide = backoff(message, options);
+                verdicts[m] = Verdict::Later(hide);
+                block(run, messages, verdicts, hide, options);
+                return;
+            }
+            run.registered.retain(|r| r.unit != unit);
+        }
+        verdicts[m] = Verdict::Published;
+    }
+
     /// Counts what is parked without changing it: messages are received
     /// and made visible again at once (each receive still counts towards the
     /// dead-letter queue's `maxReceiveCount`).
     pub async fn parked_report(&self, options: &RedriveOptions) -> anyhow::Result<ParkedReport> {
-        let options = RedriveOptions {
-            visibility_timeout: Duration::from_secs(60),
-            ..options.clone()
-        };
         let messages = self
-            .receive_all(&options, Instant::now() + options.time_budget)
+            .lot
+            .receive(
+                options.max_messages,
+                Duration::from_secs(60),
+                Instant::now() + options.time_budget,
+            )
             .await?;
         let mut report = ParkedReport {
             messages: messages.len(),
@@ -344,8 +570,9 @@ impl Relay {
             );
             count(&mut report.by_age, age_bucket(&envelope.parked_at, now));
         }
-        let all: Vec<usize> = (0..messages.len()).collect();
-        self.change_visibility(&messages, &all, |_| 0).await;
+        let all: Vec<(&ParkedMessage, Duration)> =
+            messages.iter().map(|m| (m, Duration::ZERO)).collect();
+        self.lot.postpone(&all).await;
         Ok(report)
     }
 
@@ -365,173 +592,52 @@ impl Relay {
             .ok_or_else(|| format!("no transform is configured for table {:?}", record.table))?;
         route.instance.transform(&record).map_err(|e| e.to_string())
     }
+}
 
-    async fn receive_all(
-        &self,
-        options: &RedriveOptions,
-        deadline: Instant,
-    ) -> anyhow::Result<Vec<Received>> {
-        let sqs = self.fallback.client();
-        let progress = std::io::stderr().is_terminal();
-        let mut messages: Vec<Received> = Vec::new();
-        let mut empty_polls = 0;
-        while messages.len() < options.max_messages && empty_polls < 2 && Instant::now() < deadline
-        {
-            let wanted = (options.max_messages - messages.len()).min(10) as i32;
-            let out = sqs
-                .receive_message()
-                .queue_url(self.fallback.queue_url())
-                .max_number_of_messages(wanted)
-                .visibility_timeout(options.visibility_timeout.as_secs() as i32)
-                .wait_time_seconds(if empty_polls > 0 { 1 } else { 0 })
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot receive from the fallback queue {}: {}",
-                        self.fallback.queue_url(),
-                        aws_sdk_sqs::error::DisplayErrorContext(&e)
-                    )
-                })?;
-            let batch = out.messages();
-            if batch.is_empty() {
-                empty_polls += 1;
-                continue;
-            }
-            empty_polls = 0;
-            for message in batch {
-                let id = message.message_id().unwrap_or_default().to_owned();
-                // Received again (its visibility ran out meanwhile): only the
-                // newest receipt handle is valid.
-                if let Some(known) = messages.iter_mut().find(|m| m.id == id) {
-                    known.receipt = message.receipt_handle().unwrap_or_default().to_owned();
-                    continue;
-                }
-                messages.push(Received {
-                    receipt: message.receipt_handle().unwrap_or_default().to_owned(),
-                    receives: message
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1),
-                    envelope: decode(message.body().unwrap_or_default()),
-                    id,
-                });
-            }
-            if progress {
-                eprint!("\rreceived {} parked messages", messages.len());
-            }
-        }
-        if progress {
-            eprintln!();
-        }
-        Ok(messages)
-    }
-
-    async fn delete(&self, messages: &[Received], done: &[usize]) -> usize {
-        let mut deleted = 0;
-        for chunk in done.chunks(10) {
-            let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
-                .iter()
-                .map(|&m| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(m.to_string())
-                        .receipt_handle(&messages[m].receipt)
-                        .build()
-                        .expect("id and receipt are set")
-                })
-                .collect();
-            match self
-                .fallback
-                .client()
-                .delete_message_batch()
-                .queue_url(self.fallback.queue_url())
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    deleted += chunk.len() - out.failed().len();
-                    for f in out.failed() {
-                        tracing::warn!(entry = f.id(), "cannot delete a re-driven message (it will be re-driven again, same eid): {}", f.message().unwrap_or_default());
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "cannot delete re-driven messages (they will be re-driven again, same eids): {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
-                ),
-            }
-        }
-        deleted
-    }
-
-    /// Hides messages that still fail for a while that grows per receive.
-    async fn postpone(&self, messages: &[Received], retry: &[usize], options: &RedriveOptions) {
-        let base = options.retry_base.as_secs().max(1);
-        self.change_visibility(messages, retry, |r| {
-            let factor = 1u64 << r.receives.saturating_sub(1).min(16);
-            (base * factor).min(12 * 3600) as i32
-        })
-        .await;
-    }
-
-    async fn change_visibility(
-        &self,
-        messages: &[Received],
-        which: &[usize],
-        timeout: impl Fn(&Received) -> i32,
-    ) {
-        for chunk in which.chunks(10) {
-            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-                .iter()
-                .map(|&m| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(m.to_string())
-                        .receipt_handle(&messages[m].receipt)
-                        .visibility_timeout(timeout(&messages[m]))
-                        .build()
-                        .expect("id and receipt are set")
-                })
-                .collect();
-            if let Err(e) = self
-                .fallback
-                .client()
-                .change_message_visibility_batch()
-                .queue_url(self.fallback.queue_url())
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                tracing::warn!(
-                    "cannot change the visibility of parked messages: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
-                );
-            }
+/// Marks every message left in an item's queue to wait: hidden at least as
+/// long as the one they wait behind, so none becomes visible before it.
+fn block(
+    run: &mut ItemRun,
+    messages: &[ParkedMessage],
+    verdicts: &mut [Verdict],
+    behind: Duration,
+    options: &RedriveOptions,
+) {
+    for work in run.queue.drain(..) {
+        let m = work.message();
+        if verdicts[m] == Verdict::Pending {
+            verdicts[m] = match is_poison(&messages[m], options) {
+                true => Verdict::Poison,
+                false => Verdict::Later(backoff(&messages[m], options).max(behind)),
+            };
         }
     }
 }
 
-/// Marks every message left in an item's queue as failed: they wait behind
-/// the one that failed.
-fn block(queue: &mut VecDeque<Unit>, failed: &mut [bool]) {
-    for unit in queue.drain(..) {
-        match unit {
-            Unit::Message(m) | Unit::Derived(m, _) => failed[m] = true,
-        }
-    }
+/// Unreadable for good, or received too often: left for the dead-letter queue.
+fn is_poison(message: &ParkedMessage, options: &RedriveOptions) -> bool {
+    matches!(&message.envelope, Err(u) if !u.retriable)
+        || message.receives > options.poison_receives
 }
 
-/// Stream order: sequence numbers compared as numbers, then the event's
-/// position within its record.
-fn sort_key(received: &Received) -> (usize, String, u32) {
-    match &received.envelope {
-        Ok(e) => {
-            let seq = e.sequence_number.clone().unwrap_or_default();
-            (seq.len(), seq, e.index.unwrap_or(0))
-        }
-        Err(_) => (usize::MAX, String::new(), 0),
-    }
+/// The growing pause of a message that still fails: base × 2^(receives − 1),
+/// at most 12 hours.
+fn backoff(message: &ParkedMessage, options: &RedriveOptions) -> Duration {
+    let base = options.retry_base.as_secs().max(1);
+    let factor = 1u64 << message.receives.saturating_sub(1).min(16);
+    Duration::from_secs((base * factor).min(12 * 3600))
+}
+
+fn is_orphan(registered: &Registered) -> bool {
+    crate::unix_ms().saturating_sub(registered.since_ms) > ORPHAN_AGE.as_millis() as u64
+}
+
+/// A message parked longer ago than [`ORPHAN_AGE`]: its unit may have been
+/// cleared as an orphan while it sat in a dead-letter queue, so it is
+/// published rather than taken for a duplicate.
+fn parked_long_ago(envelope: &Envelope) -> bool {
+    parse_rfc3339_ms(&envelope.parked_at)
+        .is_some_and(|at| crate::unix_ms().saturating_sub(at) > ORPHAN_AGE.as_millis() as u64)
 }
 
 fn age_bucket(parked_at: &str, now_ms: u64) -> String {

@@ -67,13 +67,16 @@ fn template_keeps_what_no_loss_depends_on() {
         "Input: '{\"relay\": \"redrive\"}'",
         "MetricName: IteratorAge",
         "MetricName: ApproximateNumberOfMessagesVisible",
+        "RELAY_REGISTRY_TABLE: !Ref ParkedItemsTable",
+        "RELAY_CLAIM_CHECK_BUCKET: !Ref ParkedPayloadsBucket",
+        "Resource: !GetAtt ParkedItemsTable.Arn",
     ] {
         assert!(template.contains(needed), "the template lacks {needed}");
     }
 }
 
 #[test]
-fn template_lets_the_function_read_only_the_modules_prefix() {
+fn template_grants_s3_on_the_modules_and_parked_prefixes_only() {
     let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
         .expect("template");
     assert!(template.contains("Action: s3:GetObject"));
@@ -84,6 +87,13 @@ fn template_lets_the_function_read_only_the_modules_prefix() {
     assert_eq!(
         template.matches("Action: s3:").count(),
         1,
-        "s3:GetObject is the only S3 permission"
+        "modules are only read"
+    );
+    // Claim checks: write, read and delete, under the parked prefix only.
+    assert!(template.contains(r#"Resource: !Sub "${ParkedPayloadsBucket.Arn}/relay/parked/*""#));
+    assert_eq!(template.matches("- s3:").count(), 3, "Put, Get, Delete");
+    assert!(
+        !template.contains("dynamodb:*"),
+        "no wildcard DynamoDB actions"
     );
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::aws_proxy::{AwsProxy, ProxyFault};
 use support::moto::Moto;
 use support::nakadi::FakeNakadi;
 
@@ -86,12 +87,18 @@ struct Poller {
 
 impl Poller {
     fn start(moto: &Moto, config: &Path, args: &[&str]) -> Poller {
+        Poller::start_with(moto, config, args, Vec::new())
+    }
+
+    /// [`Poller::start`] with extra environment (overriding moto's).
+    fn start_with(moto: &Moto, config: &Path, args: &[&str], env: Vec<(String, String)>) -> Poller {
         let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
             .arg("poll")
             .arg("--config")
             .arg(config)
             .args(args)
             .envs(moto.env())
+            .envs(env)
             .env("RELAY_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -329,6 +336,39 @@ fn poll_publishes_each_change_in_order_and_capture_replays_in_relay_test() {
         by_eid(replayed),
         by_eid(setup.nakadi.accepted_of(EVENT_TYPE))
     );
+}
+
+#[test]
+fn poll_from_latest_loses_nothing_when_the_first_reads_fail() {
+    let setup = Loop::start("latest-faults", true);
+    let proxy = AwsProxy::start(&setup.moto.endpoint());
+    // The first GetRecords calls fail as a whole (one SDK attempt each).
+    proxy.fail(
+        "DynamoDBStreams_20120810.GetRecords",
+        ProxyFault::Error(500, "InternalServerError"),
+        Some(3),
+    );
+    let mut env = proxy.env();
+    env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+    let poller = Poller::start_with(&setup.moto, &setup.config, &[], env);
+    poller.wait_ready();
+    // Written while reading fails: after polling began, so they are "latest".
+    setup.order("o-1", "NEW");
+    setup.order("o-2", "NEW");
+    let deadline = Instant::now() + WAIT;
+    while proxy.faults() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    setup.order("o-3", "NEW");
+    assert!(
+        setup.nakadi.wait_accepted(3, WAIT),
+        "changes made while GetRecords failed were skipped: the bus has {:?}; relay log:\n{}",
+        setup.published(),
+        poller.stderr.text()
+    );
+    let mut orders: Vec<String> = setup.published().into_iter().map(|(_, o, _)| o).collect();
+    orders.sort();
+    assert_eq!(orders, ["o-1", "o-2", "o-3"]);
 }
 
 #[test]

@@ -218,7 +218,7 @@ fn redrive_drains_events_and_records_in_order_with_the_same_eids() {
         summary(&output),
         json!({
             "received": 32, "republished": 30, "retransformed": 1,
-            "retransformed_events": 1, "deleted": 31, "still_failing": 1, "poison": 0
+            "retransformed_events": 1, "duplicates": 0, "deleted": 31, "still_failing": 1, "poison": 0
         })
     );
 
@@ -337,7 +337,7 @@ fn records_parked_by_a_broken_transform_publish_once_it_is_fixed() {
         summary(&output),
         json!({
             "received": 12, "republished": 0, "retransformed": 12,
-            "retransformed_events": 12, "deleted": 12, "still_failing": 0, "poison": 0
+            "retransformed_events": 12, "duplicates": 0, "deleted": 12, "still_failing": 0, "poison": 0
         })
     );
     let accepted = stack.nakadi.accepted_eids();
@@ -387,7 +387,7 @@ fn a_record_that_now_yields_no_event_does_not_stall_its_item() {
         summary(&output),
         json!({
             "received": 4, "republished": 0, "retransformed": 4,
-            "retransformed_events": 3, "deleted": 4, "still_failing": 0, "poison": 0
+            "retransformed_events": 3, "duplicates": 0, "deleted": 4, "still_failing": 0, "poison": 0
         })
     );
     let accepted = stack.nakadi.accepted_eids();
@@ -551,7 +551,7 @@ fn unreadable_and_too_often_received_messages_are_poison() {
         summary(&output),
         json!({
             "received": 9, "republished": 2, "retransformed": 0,
-            "retransformed_events": 0, "deleted": 2, "still_failing": 0, "poison": 7
+            "retransformed_events": 0, "duplicates": 0, "deleted": 2, "still_failing": 0, "poison": 7
         })
     );
     let accepted = stack.nakadi.accepted_eids();
@@ -645,7 +645,7 @@ fn a_poison_message_holds_back_the_rest_of_its_item() {
         summary(&output),
         json!({
             "received": 3, "republished": 1, "retransformed": 0,
-            "retransformed_events": 0, "deleted": 1, "still_failing": 1, "poison": 1
+            "retransformed_events": 0, "duplicates": 0, "deleted": 1, "still_failing": 1, "poison": 1
         })
     );
     // Only Y went out: X's second change waits behind its poison first one.

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::{median_of, peak_rss_kib, BenchArgs};
-use crate::config::{BusConfig, Config, RetryConfig, TableConfig};
+use crate::config::{
+    BusConfig, Config, FallbackConfig, InvocationConfig, RetryConfig, TableConfig,
+};
 use crate::devbus::{DevBus, DevBusOptions};
 use crate::modules::ModuleSource;
 use crate::pipeline::Relay;
@@ -43,8 +45,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     )?;
 
     let (latencies, events) = runtime.block_on(async {
-        let sqs = crate::lambda::sqs_client().await;
-        let mut relay = Relay::init(&config, sqs).await?;
+        let mut relay = Relay::init(&config).await?;
         let mut latencies = Vec::new();
         let mut events = 0;
         let started = Instant::now();
@@ -108,8 +109,7 @@ pub fn probe(config_path: &Path, batch: Option<&Path>, invocations: usize) -> an
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let sqs = crate::lambda::sqs_client().await;
-        let mut relay = Relay::init(&config, sqs).await?;
+        let mut relay = Relay::init(&config).await?;
         println!("ready");
         if invocations > 0 {
             let text = std::fs::read_to_string(batch.context("--probe-batch")?)?;
@@ -194,9 +194,16 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
             gzip: false,
             batch_max_events: 1_000,
             batch_max_bytes: 4 << 20,
+            max_event_bytes: 999_000,
         },
         retry: RetryConfig::default(),
-        fallback_queue_url: "http://127.0.0.1:9/000000000000/bench".into(),
+        fallback: FallbackConfig {
+            queue_url: "http://127.0.0.1:9/000000000000/bench".into(),
+            claim_check_bucket: None,
+            claim_check_prefix: String::new(),
+        },
+        registry: None,
+        invocation: InvocationConfig::default(),
         tables: [
             (
                 "orders".to_owned(),

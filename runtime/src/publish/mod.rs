@@ -20,6 +20,28 @@ pub struct Outbound<'a> {
     pub event_type: &'a str,
     /// The event body.
     pub body: &'a RawValue,
+    /// The partition/ordering key, if the transform set one.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> From<&'a crate::transform::Event> for Outbound<'a> {
+    fn from(event: &'a crate::transform::Event) -> Self {
+        Outbound {
+            event_type: &event.event_type,
+            body: &event.body,
+            key: event.key.as_deref(),
+        }
+    }
+}
+
+/// Whether `name` is an event type name the bus takes: letters, digits,
+/// `.`, `_` and `-` (Nakadi's pattern), so it is safe in a URL path.
+pub fn is_valid_event_type(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// What became of one event.
@@ -51,6 +73,7 @@ pub struct Publisher {
     retry: RetryConfig,
     batch_max_events: usize,
     batch_max_bytes: usize,
+    max_event_bytes: usize,
 }
 
 impl Publisher {
@@ -61,7 +84,18 @@ impl Publisher {
             retry,
             batch_max_events: bus.batch_max_events,
             batch_max_bytes: bus.batch_max_bytes,
+            max_event_bytes: bus.max_event_bytes,
         })
+    }
+
+    /// How long before the invocation deadline publishing stops.
+    pub fn deadline_margin(&self) -> Duration {
+        Duration::from_millis(self.retry.deadline_margin_ms)
+    }
+
+    /// The timeout of one publishing request.
+    pub fn request_timeout(&self) -> Duration {
+        self.client.timeout()
     }
 
     /// Publishes `events`, giving up in time to park the rest before
@@ -74,7 +108,32 @@ impl Publisher {
         stats: &mut PublishStats,
     ) -> Vec<Delivery> {
         let mut deliveries: Vec<Option<Delivery>> = vec![None; events.len()];
-        for chunk in self.chunks(events) {
+        // What the bus would refuse is never sent: parked with the reason.
+        for (i, event) in events.iter().enumerate() {
+            let refusal = if !is_valid_event_type(event.event_type) {
+                Some(format!(
+                    "the event type {:?} is not a valid event type name (letters, digits, \
+                     '.', '_' and '-' only)",
+                    event.event_type.chars().take(100).collect::<String>()
+                ))
+            } else if event.body.get().len() > self.max_event_bytes {
+                Some(format!(
+                    "the event is {} bytes, over the bus's limit of {} bytes per event",
+                    event.body.get().len(),
+                    self.max_event_bytes
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                deliveries[i] = Some(Delivery::Park {
+                    attempts: 0,
+                    reason,
+                });
+            }
+        }
+        let sendable: Vec<bool> = deliveries.iter().map(Option::is_none).collect();
+        for chunk in self.chunks(events, &sendable) {
             self.publish_chunk(events, &chunk, deadline, flow_id, stats, &mut deliveries)
                 .await;
         }
@@ -91,9 +150,12 @@ impl Publisher {
 
     /// Groups event indices per event type (in order of first appearance)
     /// and cuts each group to the batch limits.
-    fn chunks(&self, events: &[Outbound<'_>]) -> Vec<Vec<usize>> {
+    fn chunks(&self, events: &[Outbound<'_>], sendable: &[bool]) -> Vec<Vec<usize>> {
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, event) in events.iter().enumerate() {
+            if !sendable[i] {
+                continue;
+            }
             match groups.iter_mut().find(|(t, _)| *t == event.event_type) {
                 Some((_, group)) => group.push(i),
                 None => groups.push((event.event_type, vec![i])),

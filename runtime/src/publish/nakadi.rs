@@ -49,8 +49,11 @@ pub struct NakadiClient {
 impl NakadiClient {
     /// Builds the client (rustls, no proxies from the environment).
     pub fn new(config: &BusConfig) -> anyhow::Result<Self> {
+        // Never follow redirects: reqwest would re-send the POST as a GET
+        // without a body, and a 200 to that is no acknowledgement.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(50))
             .build()?;
         Ok(NakadiClient {
@@ -155,6 +158,10 @@ struct ItemResponse {
 pub fn classify(status: u16, body: &[u8], count: usize) -> BatchResult {
     match status {
         200 => BatchResult::Items(vec![ItemStatus::Submitted; count]),
+        300..=399 => BatchResult::RetryAll(format!(
+            "status {status}: the bus answered with a redirect, which is no acknowledgement \
+             (is bus.url the Nakadi API itself, not a login page or proxy?)"
+        )),
         207 | 422 => match serde_json::from_slice::<Vec<ItemResponse>>(body) {
             Ok(items) if items.len() == count => BatchResult::Items(
                 items
@@ -323,6 +330,16 @@ mod tests {
                 assert_eq!(reason, "status 403: Forbidden: Producer is blocked")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn redirects_are_no_acknowledgement() {
+        for status in [301, 302, 303, 307, 308] {
+            match classify(status, b"", 2) {
+                BatchResult::RetryAll(reason) => assert!(reason.contains("redirect"), "{reason}"),
+                other => panic!("{status}: {other:?}"),
+            }
         }
     }
 

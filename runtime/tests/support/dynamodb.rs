@@ -51,6 +51,42 @@ impl Moto {
             .map(str::to_owned)
     }
 
+    /// Creates a parked-items registry table (partition key `item`).
+    pub fn create_registry_table(&self, table: &str) {
+        self.dynamodb(
+            "CreateTable",
+            json!({
+                "TableName": table,
+                "KeySchema": [{"AttributeName": "item", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "item", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            }),
+        );
+    }
+
+    /// Every row of a table, in DynamoDB JSON.
+    pub fn scan(&self, table: &str) -> Vec<Value> {
+        let answer = self.dynamodb("Scan", json!({"TableName": table, "ConsistentRead": true}));
+        answer["Items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The registry's item rows that still hold units: item → unit names.
+    pub fn registered_units(&self, table: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.scan(table)
+            .into_iter()
+            .filter_map(|row| {
+                let item = row["item"]["S"].as_str()?.to_owned();
+                let units: Vec<String> = row
+                    .as_object()?
+                    .keys()
+                    .filter(|k| k.starts_with("u:"))
+                    .cloned()
+                    .collect();
+                (!units.is_empty()).then_some((item, units))
+            })
+            .collect()
+    }
+
     /// Writes an item given in DynamoDB JSON.
     pub fn put_item(&self, table: &str, item: Value) {
         self.dynamodb("PutItem", json!({"TableName": table, "Item": item}));

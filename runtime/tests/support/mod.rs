@@ -2,6 +2,7 @@
 //! finds them.
 #![allow(dead_code)]
 
+pub mod aws_proxy;
 pub mod dynamodb;
 pub mod moto;
 pub mod nakadi;

@@ -222,6 +222,27 @@ impl Moto {
             .to_string()
     }
 
+    /// Creates a queue with the given attributes (a name ending in `.fifo`
+    /// makes a FIFO queue) and returns its URL.
+    pub fn create_queue_with(
+        &self,
+        name: &str,
+        attributes: &[(QueueAttributeName, &str)],
+    ) -> String {
+        let mut request = self.client.create_queue().queue_name(name);
+        if name.ends_with(".fifo") {
+            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        for (attribute, value) in attributes {
+            request = request.attributes(attribute.clone(), *value);
+        }
+        self.block_on(request.send())
+            .unwrap_or_else(|e| panic!("Moto: create queue {name}: {e:?}"))
+            .queue_url()
+            .unwrap_or_else(|| panic!("Moto: create queue {name}: no URL in the answer"))
+            .to_string()
+    }
+
     /// Creates `{name}-dlq` and `name` with a redrive policy to it after
     /// `max_receive_count` receives; returns `(url, dlq_url)`.
     pub fn create_queue_with_dlq(&self, name: &str, max_receive_count: u32) -> (String, String) {

@@ -63,6 +63,9 @@ pub enum Fault {
     Hang(Duration),
     /// Close the client's connection without answering; nothing accepted.
     Disconnect,
+    /// Answer with this 3xx status and `Location: /login` (a login page in
+    /// front of the bus), accepting nothing; `GET /login` answers 200.
+    Redirect(u16),
     /// Process the request normally (accepting the events), then close the
     /// connection without answering: the events are published but the client
     /// sees a connection error.
@@ -175,6 +178,7 @@ struct Plan {
     hang: Option<Duration>,
     disconnect_before: bool,
     disconnect_after: bool,
+    redirect: Option<u16>,
 }
 
 impl Plan {
@@ -192,6 +196,7 @@ impl Plan {
             Fault::Hang(d) => plan.hang = Some(d),
             Fault::Disconnect => plan.disconnect_before = true,
             Fault::AcceptThenDisconnect => plan.disconnect_after = true,
+            Fault::Redirect(code) => plan.redirect = Some(code),
         }
         plan
     }
@@ -617,6 +622,7 @@ struct Answer {
     status: u16,
     content_type: &'static str,
     body: Option<Value>,
+    location: Option<&'static str>,
 }
 
 impl Answer {
@@ -630,6 +636,7 @@ impl Answer {
                 "status": status,
                 "detail": detail,
             })),
+            location: None,
         }
     }
 
@@ -638,6 +645,7 @@ impl Answer {
             status,
             content_type: "application/json",
             body: Some(body),
+            location: None,
         }
     }
 }
@@ -678,6 +686,13 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     let (answer, hang, disconnect) = {
         let mut state = shared.state();
         let (answer, hang, disconnect) = match (event_type, is_post) {
+            // The login page redirects point to: a 200 that is no
+            // acknowledgement of anything.
+            (None, _) if path == "/login" => (
+                Some(Answer::json(200, json!({"login": "please"}))),
+                None,
+                false,
+            ),
             (None, _) => (
                 Some(Answer::problem(
                     404,
@@ -747,6 +762,11 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             response = response.with_header(h);
         }
     }
+    if let Some(location) = answer.location {
+        if let Ok(h) = tiny_http::Header::from_bytes("Location", location) {
+            response = response.with_header(h);
+        }
+    }
     // The client may have given up meanwhile (timeouts, cut connections).
     let _ = request.respond(response);
 }
@@ -796,6 +816,14 @@ fn publish(
     log_eids(log, raw, encoding);
     if let Some(code) = plan.status {
         return status_answer(code);
+    }
+    if let Some(code) = plan.redirect {
+        return Answer {
+            status: code,
+            content_type: "text/plain",
+            body: None,
+            location: Some("/login"),
+        };
     }
     if let Some(token) = &state.token {
         if auth != Some(format!("Bearer {token}").as_str()) {
@@ -898,6 +926,7 @@ fn publish(
         status: 200,
         content_type: "text/plain",
         body: None,
+        location: None,
     }
 }
 
@@ -915,6 +944,7 @@ fn status_answer(code: u16) -> Answer {
             status: 403,
             content_type: "application/problem+json",
             body: Some(json!({"title": title, "status": 403, "detail": detail})),
+            location: None,
         };
     }
     Answer::problem(code, title, detail)

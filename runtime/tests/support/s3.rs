@@ -62,4 +62,22 @@ impl MotoS3 {
             .block_on(self.client.delete_object().bucket(bucket).key(key).send())
             .unwrap_or_else(|e| panic!("MotoS3: delete s3://{bucket}/{key}: {e:?}"));
     }
+
+    /// The keys under `prefix` in `bucket`.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .runtime
+            .block_on(
+                self.client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("MotoS3: list s3://{bucket}/{prefix}: {e:?}"));
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
 }

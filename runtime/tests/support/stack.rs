@@ -9,9 +9,11 @@ use std::time::Duration;
 use relay_sdk::Record;
 use serde_json::{json, Value};
 
+use super::aws_proxy::AwsProxy;
 use super::moto::Moto;
 use super::nakadi::FakeNakadi;
 use super::runtime_api::{InvocationError, RuntimeApi};
+use super::s3::MotoS3;
 
 /// The stream ARN of the `orders` table in generated records.
 pub const ORDERS_ARN: &str =
@@ -34,6 +36,16 @@ pub struct StackOptions {
     pub request_timeout_ms: u64,
     /// Margin kept before the deadline.
     pub deadline_margin_ms: u64,
+    /// A parked-items registry table on moto.
+    pub registry: bool,
+    /// A claim-check bucket on moto for oversized parked messages.
+    pub claim_check: bool,
+    /// A FIFO fallback queue.
+    pub fifo: bool,
+    /// The fallback queue's `MaximumMessageSize`.
+    pub max_message_bytes: Option<usize>,
+    /// Talk to moto through an [`AwsProxy`] (to inject AWS faults).
+    pub proxy: bool,
 }
 
 impl Default for StackOptions {
@@ -45,6 +57,11 @@ impl Default for StackOptions {
             max_attempts: 3,
             request_timeout_ms: 2_000,
             deadline_margin_ms: 1_500,
+            registry: false,
+            claim_check: false,
+            fifo: false,
+            max_message_bytes: None,
+            proxy: false,
         }
     }
 }
@@ -63,8 +80,17 @@ pub struct Stack {
     pub dir: PathBuf,
     /// The config file.
     pub config: PathBuf,
+    /// The registry table, when configured.
+    pub registry: Option<String>,
+    /// The claim-check bucket, when configured.
+    pub bucket: Option<String>,
+    /// The proxy in front of moto, when configured.
+    pub proxy: Option<AwsProxy>,
     relay: Option<Child>,
 }
+
+/// The claim-check bucket of a stack.
+pub const CLAIM_CHECK_BUCKET: &str = "relay-parked";
 
 impl Stack {
     /// Starts moto, the bus and the runtime API, writes the config, and
@@ -72,7 +98,31 @@ impl Stack {
     /// default when `AWS_LAMBDA_RUNTIME_API` is set).
     pub fn start(name: &str, options: StackOptions) -> Stack {
         let moto = Moto::start();
-        let queue = moto.create_queue(&format!("relay-fallback-{name}"));
+        let queue_name = match options.fifo {
+            true => format!("relay-fallback-{name}.fifo"),
+            false => format!("relay-fallback-{name}"),
+        };
+        let size = options.max_message_bytes.map(|n| n.to_string());
+        let attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, &str)> = size
+            .iter()
+            .map(|n| {
+                (
+                    aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize,
+                    n.as_str(),
+                )
+            })
+            .collect();
+        let queue = moto.create_queue_with(&queue_name, &attributes);
+        let registry = options.registry.then(|| {
+            let table = format!("relay-registry-{name}");
+            moto.create_registry_table(&table);
+            table
+        });
+        let bucket = options.claim_check.then(|| {
+            MotoS3::new(&moto).create_bucket(CLAIM_CHECK_BUCKET);
+            CLAIM_CHECK_BUCKET.to_owned()
+        });
+        let proxy = options.proxy.then(|| AwsProxy::start(&moto.endpoint()));
         let nakadi = FakeNakadi::start();
         nakadi.expect_token("secret-token");
         let api = RuntimeApi::start();
@@ -117,6 +167,9 @@ settings = {settings}
             queue,
             dir,
             config,
+            registry,
+            bucket,
+            proxy,
             relay: None,
         };
         stack.start_relay();
@@ -150,6 +203,15 @@ settings = {settings}
             ("RELAY_FALLBACK_QUEUE_URL".into(), self.queue.clone()),
             ("RELAY_LOG".into(), "relay=info,warn".into()),
         ]);
+        if let Some(table) = &self.registry {
+            env.push(("RELAY_REGISTRY_TABLE".into(), table.clone()));
+        }
+        if let Some(bucket) = &self.bucket {
+            env.push(("RELAY_CLAIM_CHECK_BUCKET".into(), bucket.clone()));
+        }
+        if let Some(proxy) = &self.proxy {
+            env.extend(proxy.env());
+        }
         env
     }
 
