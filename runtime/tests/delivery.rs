@@ -562,3 +562,98 @@ fn a_malformed_parked_message_is_poison_not_a_crash() {
         + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
     assert_eq!(left, 2, "poison stays for the dead-letter queue");
 }
+
+#[test]
+fn the_dynamodb_registry_counts_units_and_drops_empty_rows() {
+    use relay::park::{DynamoRegistry, Part, Registry, UnitId};
+    let moto = support::moto::Moto::start();
+    moto.create_registry_table("registry");
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .endpoint_url(moto.endpoint())
+        .build();
+    let registry = DynamoRegistry::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "registry".into(),
+    );
+    let unit = |seq: &str| UnitId::new(Some(seq), Part::Event(0), "");
+    let a = r#"orders/{"order_number":"a"}"#;
+    let b = r#"orders/{"order_number":"b"}"#;
+    let other = r#"payments/{"id":"c"}"#;
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let counter = |table: &str| -> i64 {
+        moto.scan("registry")
+            .iter()
+            .find(|row| row["item"]["S"] == format!("#parked/{table}"))
+            .and_then(|row| row["n"]["N"].as_str()?.parse().ok())
+            .unwrap_or(0)
+    };
+    moto.block_on(async {
+        // Nothing parked: nothing found.
+        assert!(registry
+            .lookup(&[a, b, other], deadline())
+            .await
+            .unwrap()
+            .is_empty());
+        registry
+            .register(a, &[unit("20"), unit("10")], deadline())
+            .await
+            .unwrap();
+        // Registering again changes nothing (and does not inflate the count).
+        registry
+            .register(a, &[unit("10")], deadline())
+            .await
+            .unwrap();
+        let found = registry.lookup(&[a, b, other], deadline()).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let units: Vec<UnitId> = found[a].iter().map(|r| r.unit.clone()).collect();
+        assert_eq!(units, [unit("10"), unit("20")], "lowest first");
+    });
+    assert_eq!(counter("orders"), 2);
+    assert_eq!(counter("payments"), 0);
+    moto.block_on(async {
+        registry
+            .unregister(a, &[unit("10")], deadline())
+            .await
+            .unwrap();
+        // Unknown units and unknown items are harmless.
+        registry
+            .unregister(a, &[unit("99")], deadline())
+            .await
+            .unwrap();
+        registry
+            .unregister(b, &[unit("10")], deadline())
+            .await
+            .unwrap();
+        let found = registry.lookup(&[a], deadline()).await.unwrap();
+        assert_eq!(found[a].len(), 1);
+        registry
+            .unregister(a, &[unit("20")], deadline())
+            .await
+            .unwrap();
+        assert!(registry
+            .lookup(&[a, b], deadline())
+            .await
+            .unwrap()
+            .is_empty());
+    });
+    assert_eq!(counter("orders"), 0);
+    let rows: Vec<Value> = moto
+        .scan("registry")
+        .into_iter()
+        .filter(|row| {
+            !row["item"]["S"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("#parked/")
+        })
+        .collect();
+    assert!(
+        rows.is_empty(),
+        "an item with nothing parked has no row: {rows:?}"
+    );
+}

@@ -22,7 +22,10 @@ use crate::transform::{Limits, TransformEngine};
 
 /// Runs the end-to-end benchmark and prints its figures.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    isolate_aws();
+    // moto (from `.venv`, if set up) serves a parked-items registry, to
+    // measure what the lookup costs when nothing is parked.
+    let moto = LocalMoto::start();
+    isolate_aws(moto.as_ref().map(|m| m.url.as_str()));
     let scratch = std::env::temp_dir().join(format!("relay-bench-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let modules = precompile(args, &scratch)?;
@@ -64,6 +67,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok((latencies, events))
     })?;
+    let registry = match &moto {
+        Some(_) => runtime
+            .block_on(registry_cost(args, &config, &batch))
+            .map_err(|e| format!("{e:#}")),
+        None => Err("no .venv/bin/moto_server (run scripts/setup)".into()),
+    };
+    drop(moto);
     let received = received.load(Ordering::Relaxed);
     let mut sorted = latencies.clone();
     let median = median_of(&mut sorted);
@@ -95,13 +105,139 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ),
         Err(e) => println!("  peak RSS: child probe failed ({e})"),
     }
+    match registry {
+        Ok(cost) => println!(
+            "  parked-items registry, nothing parked (moto on loopback, rounds interleaved): \
+             lookup median {:.2} ms per invocation; invocation median {:.1} ms with, {:.1} ms without ({:+.1}%)",
+            ms(cost.lookup),
+            ms(cost.with),
+            ms(cost.without),
+            (cost.with.as_secs_f64() / cost.without.as_secs_f64() - 1.0) * 100.0
+        ),
+        Err(why) => println!("  parked-items registry: skipped ({why})"),
+    }
     Ok(())
+}
+
+/// What the registry costs an invocation when nothing is parked.
+struct RegistryCost {
+    lookup: Duration,
+    with: Duration,
+    without: Duration,
+}
+
+/// Invocations with and without a registry (empty), interleaved.
+async fn registry_cost(
+    args: &BenchArgs,
+    config: &Config,
+    batch: &serde_json::value::RawValue,
+) -> anyhow::Result<RegistryCost> {
+    let table = "relay-bench-registry";
+    let client = crate::lambda::dynamodb_client().await;
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("item")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("item")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    let mut with_registry = config.clone();
+    with_registry.registry = Some(crate::config::RegistryConfig {
+        table: table.into(),
+    });
+    let mut plain = Relay::init(config).await?;
+    let mut registered = Relay::init(&with_registry).await?;
+    let (mut with, mut without, mut lookups) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs_f64(args.seconds) || with.len() < 5 {
+        for (relay, times) in [(&mut plain, &mut without), (&mut registered, &mut with)] {
+            let t = Instant::now();
+            let outcome = relay
+                .handle(batch, Instant::now() + Duration::from_secs(60), "bench")
+                .await?;
+            times.push(t.elapsed());
+            anyhow::ensure!(
+                outcome.stats.events_parked == 0 && outcome.response.batch_item_failures.is_empty(),
+                "events were parked: {:?}",
+                outcome.stats
+            );
+            if outcome.stats.registry_lookup > Duration::ZERO {
+                lookups.push(outcome.stats.registry_lookup);
+            }
+        }
+    }
+    anyhow::ensure!(!lookups.is_empty(), "the registry was never asked");
+    Ok(RegistryCost {
+        lookup: median_of(&mut lookups),
+        with: median_of(&mut with),
+        without: median_of(&mut without),
+    })
+}
+
+/// A moto server from the project's `.venv`, killed on drop.
+struct LocalMoto {
+    url: String,
+    child: std::process::Child,
+}
+
+impl LocalMoto {
+    fn start() -> Option<LocalMoto> {
+        let program = Path::new(".venv/bin/moto_server");
+        if !program.exists() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let moto = LocalMoto {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(moto);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for LocalMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Child mode: init the relay from the config and print `ready`, then, if
 /// asked, run ten invocations and print the peak RSS in KiB.
 pub fn probe(config_path: &Path, batch: Option<&Path>, invocations: usize) -> anyhow::Result<()> {
-    isolate_aws();
+    isolate_aws(None);
     let text = std::fs::read_to_string(config_path)?;
     let file: ConfigFile = serde_json::from_str(&text)?;
     let config = file.into_config();
@@ -125,15 +261,20 @@ pub fn probe(config_path: &Path, batch: Option<&Path>, invocations: usize) -> an
     })
 }
 
-/// Points the AWS SDK at a closed loopback port: the bench never parks, and
-/// must not reach out to anything.
-fn isolate_aws() {
+/// Points the AWS SDK at a closed loopback port (DynamoDB at `dynamodb`, a
+/// local moto, if given): the bench never parks, and must not reach out to
+/// anything.
+fn isolate_aws(dynamodb: Option<&str>) {
     for (key, value) in [
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            dynamodb.unwrap_or("http://127.0.0.1:9"),
+        ),
     ] {
         // SAFETY: called before any other thread of this process starts.
         std::env::set_var(key, value);
