@@ -190,6 +190,10 @@ struct RedriveArgs {
     /// Stop after receiving this many messages.
     #[arg(long, default_value_t = relay::redrive::RedriveOptions::default().max_messages)]
     max_messages: usize,
+    /// Stop receiving once the messages received hold this many MiB (the
+    /// rest waits for the next run).
+    #[arg(long, default_value_t = relay::redrive::RedriveOptions::default().max_bytes >> 20)]
+    max_mib: usize,
     /// Time budget in seconds; publishing stops in time to settle the messages.
     #[arg(long, default_value_t = 600)]
     time_budget_secs: u64,
@@ -434,6 +438,7 @@ fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let options = relay::redrive::RedriveOptions {
         max_messages: args.max_messages,
+        max_bytes: args.max_mib << 20,
         time_budget: std::time::Duration::from_secs(args.time_budget_secs),
         visibility_timeout: std::time::Duration::from_secs(args.visibility_timeout_secs),
         retry_base: std::time::Duration::from_secs(args.retry_base_secs),

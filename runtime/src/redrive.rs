@@ -39,6 +39,9 @@ pub const ORPHAN_AGE: Duration = Duration::from_secs(15 * 24 * 3600);
 pub struct RedriveOptions {
     /// Stop after receiving this many messages.
     pub max_messages: usize,
+    /// Stop receiving once the messages received hold about this many bytes
+    /// (the rest waits for the next run), so a run fits in memory.
+    pub max_bytes: usize,
     /// Stop publishing when this much time has passed.
     pub time_budget: Duration,
     /// How long received messages stay hidden from other consumers while
@@ -59,6 +62,7 @@ impl Default for RedriveOptions {
     fn default() -> Self {
         RedriveOptions {
             max_messages: 10_000,
+            max_bytes: 64 << 20,
             time_budget: Duration::from_secs(600),
             visibility_timeout: Duration::from_secs(900),
             retry_base: Duration::from_secs(60),
@@ -153,7 +157,12 @@ impl Relay {
         let deadline = started + options.time_budget;
         let messages = self
             .lot
-            .receive(options.max_messages, options.visibility_timeout, deadline)
+            .receive(
+                options.max_messages,
+                options.max_bytes,
+                options.visibility_timeout,
+                deadline,
+            )
             .await?;
         let mut summary = RedriveSummary {
             received: messages.len(),
@@ -537,6 +546,7 @@ impl Relay {
             .lot
             .receive(
                 options.max_messages,
+                options.max_bytes,
                 Duration::from_secs(60),
                 Instant::now() + options.time_budget,
             )

@@ -185,6 +185,7 @@ impl ParkingLot for MemoryLot {
     async fn receive(
         &self,
         max: usize,
+        _max_bytes: usize,
         visibility: Duration,
         _deadline: Instant,
     ) -> Result<Vec<ParkedMessage>, ParkError> {

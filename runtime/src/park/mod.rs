@@ -115,11 +115,13 @@ pub trait ParkingLot: Send + Sync {
     /// answer was lost): the caller treats it as not parked.
     async fn park(&self, envelopes: &[Envelope], deadline: Instant) -> Vec<Result<(), ParkError>>;
 
-    /// Receives up to `max` messages, hiding each from other receivers for
+    /// Receives up to `max` messages holding up to about `max_bytes` (the
+    /// rest waits for the next run), hiding each from other receivers for
     /// `visibility`, until the lot is drained or `deadline` passes.
     async fn receive(
         &self,
         max: usize,
+        max_bytes: usize,
         visibility: Duration,
         deadline: Instant,
     ) -> Result<Vec<ParkedMessage>, ParkError>;

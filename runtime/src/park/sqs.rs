@@ -417,12 +417,18 @@ impl ParkingLot for SqsLot {
     async fn receive(
         &self,
         max: usize,
+        max_bytes: usize,
         visibility: Duration,
         deadline: Instant,
     ) -> Result<Vec<ParkedMessage>, ParkError> {
         let mut messages: Vec<ParkedMessage> = Vec::new();
+        let mut bytes = 0usize;
         let mut empty_polls = 0;
-        while messages.len() < max && empty_polls < 2 && time_left(deadline).is_some() {
+        while messages.len() < max
+            && bytes < max_bytes
+            && empty_polls < 2
+            && time_left(deadline).is_some()
+        {
             let wanted = (max - messages.len()).min(10) as i32;
             let request = self
                 .client
@@ -472,9 +478,13 @@ impl ParkingLot for SqsLot {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
-                let (envelope, claim) = self
-                    .open(message.body().unwrap_or_default(), deadline)
-                    .await;
+                let body = message.body().unwrap_or_default();
+                let (envelope, claim) = self.open(body, deadline).await;
+                bytes += body.len();
+                if let (Ok(envelope), Some(_)) = (&envelope, &claim) {
+                    bytes += envelope.body.as_deref().map_or(0, |b| b.get().len());
+                    bytes += envelope.record.as_deref().map_or(0, |r| r.get().len());
+                }
                 messages.push(ParkedMessage {
                     id,
                     receipt,
