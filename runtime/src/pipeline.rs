@@ -286,24 +286,25 @@ impl Relay {
             records_in: batch.len(),
             ..InvocationStats::default()
         };
-        let publish_deadline = deadline
-            .checked_sub(self.publisher.deadline_margin())
-            .unwrap_or(started);
-        // Leave one publishing round (at most a quarter of the time) after
-        // transforming.
-        let publish_room = self
-            .publisher
-            .request_timeout()
-            .min(publish_deadline.saturating_duration_since(started) / 4);
-        let transform_until = publish_deadline
-            .checked_sub(publish_room)
-            .unwrap_or(started);
-        let park_deadline = deadline.checked_sub(RESPOND_MARGIN).unwrap_or(started);
-        let mut mapped = self.transform(&batch, transform_until, &mut stats);
-        let held = self.held_items(&mapped, publish_deadline, &mut stats).await;
-        self.publish(&mut mapped, &held, deadline, request_id, &mut stats)
+        let stages = Stages::new(
+            started,
+            deadline,
+            self.publisher.deadline_margin(),
+            self.publisher.request_timeout(),
+        );
+        let mut mapped = self.transform(&batch, stages.transform_until, &mut stats);
+        let held = self
+            .held_items(&mapped, stages.publish_until, &mut stats)
             .await;
-        self.park(&mut mapped, park_deadline, &mut stats).await;
+        self.publish(
+            &mut mapped,
+            &held,
+            stages.publish_until,
+            request_id,
+            &mut stats,
+        )
+        .await;
+        self.park(&mut mapped, stages.park_until, &mut stats).await;
         let response = respond(&mapped, &mut stats)?;
         stats.duration = started.elapsed();
         Ok(BatchOutcome { response, stats })
@@ -670,6 +671,61 @@ impl Relay {
     }
 }
 
+/// When each stage of an invocation stops, so the response always reaches
+/// Lambda before its deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Stages {
+    /// Transforming stops here; the rest of the batch is deferred.
+    pub transform_until: Instant,
+    /// Publishing (and the registry lookup) stops here; the rest is parked.
+    pub publish_until: Instant,
+    /// Parking stops here; the rest is reported back.
+    pub park_until: Instant,
+}
+
+/// The budget assumed when an invocation's deadline has already passed on
+/// arrival: it was not a deadline (a duration sent as an epoch time, as
+/// cargo-lambda does), or a clock is off.
+pub const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+
+impl Stages {
+    /// The stages of an invocation that started at `started` and must answer
+    /// by `deadline`. Publishing stops `margin` before the deadline (at most a
+    /// third of the time left, so a short timeout still publishes),
+    /// transforming leaves a publishing round before that (a request timeout,
+    /// at most a quarter of the time), parking stops 300 ms before the
+    /// deadline (at most a tenth of the time).
+    pub fn new(
+        started: Instant,
+        deadline: Instant,
+        margin: Duration,
+        request_timeout: Duration,
+    ) -> Stages {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let mut left = deadline.saturating_duration_since(started);
+        let mut deadline = deadline;
+        if left.is_zero() {
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    budget_s = UNKNOWN_DEADLINE_BUDGET.as_secs(),
+                    "the invocation's deadline had passed when it arrived (a duration sent as an \
+                     epoch time, or a clock off); assuming a budget instead"
+                );
+            }
+            left = UNKNOWN_DEADLINE_BUDGET;
+            deadline = started + left;
+        }
+        let margin = margin.min(left / 3);
+        let publish_until = deadline - margin;
+        let room = request_timeout.min(publish_until.saturating_duration_since(started) / 4);
+        Stages {
+            transform_until: publish_until - room,
+            publish_until,
+            park_until: deadline - RESPOND_MARGIN.min(left / 10),
+        }
+    }
+}
+
 /// Which items must not publish in this batch.
 enum Held {
     /// None of them.
@@ -832,6 +888,48 @@ mod tests {
             .into_iter()
             .map(|f| f.item_identifier)
             .collect())
+    }
+
+    fn stages_after(deadline_s: f64, margin_s: f64, timeout_s: f64) -> [f64; 3] {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(deadline_s);
+        let stages = Stages::new(
+            started,
+            deadline,
+            Duration::from_secs_f64(margin_s),
+            Duration::from_secs_f64(timeout_s),
+        );
+        [
+            stages.transform_until,
+            stages.publish_until,
+            stages.park_until,
+        ]
+        .map(|at| (at - started).as_secs_f64())
+    }
+
+    #[test]
+    fn stages_stop_in_time_for_the_next_one() {
+        // A 120 s Lambda, 3 s margin, 5 s requests.
+        assert_eq!(stages_after(120.0, 3.0, 5.0), [112.0, 117.0, 119.7]);
+        // AWS's default 3 s timeout against the default 3 s margin: the
+        // margin shrinks to a third, so publishing still gets time.
+        let [transform, publish, park] = stages_after(3.0, 3.0, 5.0);
+        assert!((publish - 2.0).abs() < 1e-9, "{publish}");
+        assert!((transform - 1.5).abs() < 1e-9, "{transform}");
+        assert!((park - 2.7).abs() < 1e-9, "{park}");
+    }
+
+    #[test]
+    fn a_deadline_passed_on_arrival_is_taken_as_unknown() {
+        let started = Instant::now();
+        let stages = Stages::new(
+            started,
+            started - Duration::from_secs(5),
+            Duration::from_secs(3),
+            Duration::from_secs(5),
+        );
+        assert_eq!(stages.publish_until - started, Duration::from_secs(57));
+        assert!(stages.transform_until > started + Duration::from_secs(50));
     }
 
     #[test]

@@ -225,6 +225,12 @@ impl Relay {
             }
         }
 
+        // Publishing stops in time to settle (delete, unregister, postpone).
+        let publish_until = deadline
+            - self
+                .publisher
+                .deadline_margin()
+                .min(options.time_budget / 3);
         let mut stats = PublishStats::default();
         let mut wave_number = 0;
         loop {
@@ -273,7 +279,7 @@ impl Relay {
             wave_number += 1;
             let deliveries = self
                 .publisher
-                .publish(&outbound, deadline, &flow_id, &mut stats)
+                .publish(&outbound, publish_until, &flow_id, &mut stats)
                 .await;
             let mut finished: Vec<(usize, usize)> = Vec::new();
             for ((r, work), delivery) in wave.into_iter().zip(deliveries) {

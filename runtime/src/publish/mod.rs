@@ -98,12 +98,13 @@ impl Publisher {
         self.client.timeout()
     }
 
-    /// Publishes `events`, giving up in time to park the rest before
-    /// `deadline`. Returns one [`Delivery`] per event, in order.
+    /// Publishes `events`, giving up at `until` (the caller keeps its own
+    /// margin after it to park the rest). Returns one [`Delivery`] per
+    /// event, in order.
     pub async fn publish(
         &self,
         events: &[Outbound<'_>],
-        deadline: Instant,
+        until: Instant,
         flow_id: &str,
         stats: &mut PublishStats,
     ) -> Vec<Delivery> {
@@ -134,7 +135,7 @@ impl Publisher {
         }
         let sendable: Vec<bool> = deliveries.iter().map(Option::is_none).collect();
         for chunk in self.chunks(events, &sendable) {
-            self.publish_chunk(events, &chunk, deadline, flow_id, stats, &mut deliveries)
+            self.publish_chunk(events, &chunk, until, flow_id, stats, &mut deliveries)
                 .await;
         }
         deliveries
@@ -187,13 +188,12 @@ impl Publisher {
         &self,
         events: &[Outbound<'_>],
         chunk: &[usize],
-        deadline: Instant,
+        until: Instant,
         flow_id: &str,
         stats: &mut PublishStats,
         deliveries: &mut [Option<Delivery>],
     ) {
         let mut backoff = Backoff::new(self.retry);
-        let margin = backoff.deadline_margin();
         let event_type = events[chunk[0]].event_type;
         let mut pending: Vec<usize> = chunk.to_vec();
         let mut attempts = vec![0u32; events.len()];
@@ -202,7 +202,7 @@ impl Publisher {
         let mut rounds = 0;
         while !pending.is_empty() {
             let now = Instant::now();
-            let Some(left) = deadline.checked_duration_since(now + margin) else {
+            let Some(left) = until.checked_duration_since(now).filter(|d| !d.is_zero()) else {
                 let reason = if last_error.is_empty() {
                     "the invocation deadline was too near to publish".to_owned()
                 } else {
@@ -291,7 +291,7 @@ impl Publisher {
             }
             if any_failure {
                 let delay = backoff.delay(failed_rounds);
-                if Instant::now() + delay + margin < deadline {
+                if Instant::now() + delay < until {
                     tokio::time::sleep(delay).await;
                 }
             }

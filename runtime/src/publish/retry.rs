@@ -54,11 +54,6 @@ impl Backoff {
         Duration::from_millis(ms)
     }
 
-    /// The margin kept before the deadline to park what is left.
-    pub fn deadline_margin(&self) -> Duration {
-        Duration::from_millis(self.config.deadline_margin_ms)
-    }
-
     fn next_u64(&mut self) -> u64 {
         // xorshift64*
         self.rng ^= self.rng >> 12;
