@@ -39,32 +39,11 @@ use relay::redrive::RedriveOptions;
 use relay::transform::{Limits, TransformEngine, TransformModule};
 use serde_json::{json, Value};
 use support::nakadi::{FakeNakadi, Fault};
+use support::Rng;
 
 const ARN: &str =
     "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-15T08:00:00.000";
 const EVENT_TYPE: &str = "order.changed";
-
-/// A small deterministic generator, so a failing schedule can be replayed.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// How a stand-in answers one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
