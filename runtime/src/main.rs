@@ -68,9 +68,15 @@ enum Command {
 
 #[derive(Args)]
 struct TestArgs {
-    /// The transform: a .wasm component or an artifact from `relay compile`.
+    /// The transform: a .wasm component (or, with --trust-artifact, an
+    /// artifact from `relay compile`).
     #[arg(long, short)]
     transform: PathBuf,
+    /// Load --transform even if it is a precompiled artifact. An artifact is
+    /// native code that runs unchecked with your credentials: pass this only
+    /// for one you compiled yourself with `relay compile`.
+    #[arg(long)]
+    trust_artifact: bool,
     /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}, as Lambda
     /// delivers it or `relay poll --capture` writes it), the output of
     /// DynamoDB Streams GetRecords, or one record.
@@ -549,7 +555,24 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let input = std::fs::read_to_string(&args.event)
         .with_context(|| format!("cannot read the input {}", args.event.display()))?;
     let engine = TransformEngine::new()?;
-    let module = engine.load(&args.transform)?;
+    let module = match args.trust_artifact {
+        false => engine.load(&args.transform).map_err(|e| match e {
+            relay::transform::LoadError::Precompiled { .. } => anyhow::anyhow!(
+                "{e}; to test an artifact you compiled yourself, pass --trust-artifact"
+            ),
+            e => e.into(),
+        })?,
+        true => {
+            let bytes = std::fs::read(&args.transform)
+                .with_context(|| format!("cannot read {}", args.transform.display()))?;
+            let name = relay::modules::ModuleSource::File(args.transform.clone()).module_name();
+            std::sync::Arc::new(match TransformEngine::is_artifact(&bytes) {
+                // SAFETY: the user vouches for this file with --trust-artifact.
+                true => unsafe { engine.load_artifact(&name, &bytes)? },
+                false => engine.load_bytes(&name, &bytes)?,
+            })
+        }
+    };
     let mut instance = module.instantiate(&settings, args.limits.limits())?;
     let run = relay::local_test::run(&mut instance, &input, args.table.as_deref())
         .with_context(|| format!("cannot read records from {}", args.event.display()))?;
