@@ -35,8 +35,10 @@ enum Command {
     /// Write a realistic Lambda DynamoDB Streams event (NEW_AND_OLD_IMAGES)
     /// of payment-order items to stdout or --output.
     Sample(SampleArgs),
-    /// Precompile a transform component for fast cold starts. Load the
-    /// artifact anywhere a .wasm module is accepted, with the same relay build.
+    /// Precompile a transform component for fast cold starts of a deployment
+    /// that ships it. An artifact is native code: the relay loads it only
+    /// from the folders the configuration trusts (`[modules]
+    /// trusted_artifact_dirs`), with the same relay build.
     Compile(CompileArgs),
     /// Run as an AWS Lambda function (custom runtime) behind a DynamoDB
     /// Streams event source mapping with ReportBatchItemFailures.
@@ -527,11 +529,12 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                         true => "sha256 ok".to_owned(),
                         false => format!("not pinned, sha256 {}", loaded.sha256),
                     };
-                    let origin = match &loaded.origin {
-                        relay::modules::Origin::File => String::new(),
-                        origin => format!(", {origin}"),
-                    };
-                    println!("ok: table {table} → {} ({pin}{origin})", route.module);
+                    println!(
+                        "ok: table {table} → {} ({pin}, {}; ready in {:.1} ms)",
+                        route.module,
+                        loaded.origin,
+                        loaded.took.as_secs_f64() * 1e3
+                    );
                 }
                 Err(e) => {
                     ok = false;
@@ -539,8 +542,22 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let cache = store.cache_dir().display().to_string();
+        println!("module cache: {cache}");
         Ok(ok)
     })?;
+    let trusted: Vec<String> = config
+        .trusted_artifact_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    println!(
+        "trusted artifact folders: {}",
+        match trusted.is_empty() {
+            true => "none (every module must be .wasm)".to_owned(),
+            false => trusted.join(", "),
+        }
+    );
     println!("bus: {}", config.bus.url);
     println!("fallback queue: {}", config.fallback_queue_url);
     Ok(if ok {

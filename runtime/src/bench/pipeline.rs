@@ -197,6 +197,12 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
         },
         retry: RetryConfig::default(),
         fallback_queue_url: "http://127.0.0.1:9/000000000000/bench".into(),
+        // The bench compiled these artifacts itself into its scratch folder.
+        trusted_artifact_dirs: modules[0]
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect(),
         tables: [
             (
                 "orders".to_owned(),
