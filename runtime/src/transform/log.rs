@@ -1,18 +1,18 @@
 //! Guest log lines: what a transform may write to the relay's log, per
-//! record and per invocation, and the notice when it wrote more.
+//! record and per window, and the notice when it wrote more.
 //!
 //! A transform logs through the contract's `log` import. Every line is cut to
 //! [`MAX_LINE_BYTES`]; one call (`init` or one record) may write
 //! [`PER_CALL_LINES`] lines and [`PER_CALL_BYTES`] bytes, and an instance
 //! [`PER_WINDOW_LINES`] lines and [`PER_WINDOW_BYTES`] bytes per window. A
-//! window starts when the pipeline calls
+//! window lasts at most [`MAX_WINDOW`] and ends earlier when
 //! [`TransformInstance::reset_log_budget`](super::TransformInstance::reset_log_budget)
-//! (at each invocation) and lasts at most [`MAX_WINDOW`], so an instance
-//! nobody resets still writes at most that much per [`MAX_WINDOW`]. Lines
-//! over budget are dropped and counted; the relay then says so in one WARN
-//! line per window (the first call that dropped lines, and a summary of the
-//! rest when the window ends). Lines at levels the log filter does not show
-//! cost nothing.
+//! is called, which the embedding code is meant to do at the start of each
+//! invocation (so that the window is the invocation). Lines over budget are
+//! dropped and counted; the relay then says so in one WARN line at the first
+//! call of a window that dropped lines, and sums up what later calls of the
+//! window dropped when the next window starts. Lines at levels the log
+//! filter does not show cost nothing.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,8 @@ pub const MAX_LINE_BYTES: usize = 4096;
 pub const PER_CALL_LINES: usize = 20;
 /// Bytes one call may write.
 pub const PER_CALL_BYTES: usize = 16 << 10;
-/// Lines an instance may write per window (an invocation).
+/// Lines an instance may write per window (an invocation, at most
+/// [`MAX_WINDOW`]).
 pub const PER_WINDOW_LINES: usize = 200;
 /// Bytes an instance may write per window.
 pub const PER_WINDOW_BYTES: usize = 256 << 10;
@@ -31,7 +32,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(10);
 
 /// The caps, for messages.
 pub(crate) const CAPS: &str = "at most 20 lines (16 KiB) per record and 200 lines (256 KiB) \
-                               per invocation, lines cut at 4 KiB";
+                               per invocation or 10 s, lines cut at 4 KiB";
 
 /// Counts what a transform instance logs against its budget.
 #[derive(Debug)]

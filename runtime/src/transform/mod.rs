@@ -21,7 +21,7 @@
 //!   [`Limits::max_events`]), which also bounds what wasmtime copies out of
 //!   the guest at all (`output`), and event types that Nakadi accepts
 //!   ([`check_event_type`]);
-//! - a log budget per record and per invocation ([`log`]).
+//! - a log budget per record and per invocation or 10 s ([`log`]).
 //!
 //! Only WebAssembly is compiled here ([`TransformEngine::load_bytes`]).
 //! Precompiled artifacts are native code and load only through the `unsafe`
@@ -436,7 +436,7 @@ fn say(module: &str, record: Option<&str>, notice: Notice) {
             dropped_lines = d.lines,
             dropped_bytes = d.bytes,
             "the transform logged more than its budget ({caps}): {} lines ({} bytes) were \
-             dropped; lines dropped later in this invocation are counted in one line at its end",
+             dropped; lines dropped later in this invocation are counted in one line after it",
             d.lines,
             d.bytes
         ),
@@ -445,7 +445,7 @@ fn say(module: &str, record: Option<&str>, notice: Notice) {
             dropped_lines = d.lines,
             dropped_bytes = d.bytes,
             "the transform logged more than its budget ({caps}): {} more lines ({} bytes) \
-             were dropped in the last invocation",
+             were dropped in the last invocation (or 10 s)",
             d.lines,
             d.bytes
         ),
@@ -504,9 +504,9 @@ impl TransformInstance {
         &self.module
     }
 
-    /// Starts a new log budget window: the pipeline calls this at the start
-    /// of each invocation, so that a transform may write
-    /// [`log::PER_WINDOW_LINES`] lines per invocation. An instance nobody
+    /// Starts a new log budget window. Meant to be called at the start of
+    /// each invocation, so that a transform may write
+    /// [`log::PER_WINDOW_LINES`] lines per invocation; an instance nobody
     /// resets gets a new window every [`log::MAX_WINDOW`]. Reports the lines
     /// the last window dropped, if any were not reported yet.
     pub fn reset_log_budget(&mut self) {
