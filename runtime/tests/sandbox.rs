@@ -739,3 +739,44 @@ fn the_cpu_budget_counts_cpu_time_not_time_the_machine_took_away() {
     assert_eq!(err.kind, TransformErrorKind::Timeout { budget_ms: 200 });
     instance.transform(&record("ok")).expect("recovers");
 }
+
+#[test]
+fn a_transform_held_up_by_its_host_is_not_charged_for_it() {
+    // A real stall: the thread writing the guest's log line is blocked for
+    // 300 ms (a slow log sink), three times the CPU budget, while the
+    // epoch ticker goes on.
+    #[derive(Clone)]
+    struct SlowSink(Arc<std::sync::atomic::AtomicBool>);
+    impl std::io::Write for SlowSink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = SlowSink(Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let limits = Limits {
+            cpu_budget_ms: 100,
+            ..Limits::default()
+        };
+        let mut instance = instance(limits);
+        sink.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        let events = instance
+            .transform(&flood(1))
+            .expect("300 ms in a stalled write are not 300 ms of CPU");
+        assert_eq!(events.len(), 1);
+        // Violated: the same budget still stops a loop.
+        let err = instance.transform(&record("loop")).expect_err("loops");
+        assert_eq!(err.kind, TransformErrorKind::Timeout { budget_ms: 100 });
+    });
+}

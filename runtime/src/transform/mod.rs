@@ -364,14 +364,14 @@ impl TransformModule {
                 Verdict::Stop(_) => UpdateDeadline::Interrupt,
             })
         });
-        begin_call(&mut store, limits);
+        begin_call(&mut store);
         let instantiated = self.pre.instantiate(&mut store);
         let instance = end_call(&mut store, None, instantiated, limits)?;
         let exports = self
             .indices
             .load(&mut store, &instance)
             .map_err(|e| TransformErrorKind::Trap(format!("{e:#}")))?;
-        begin_call(&mut store, limits);
+        begin_call(&mut store);
         let result = exports.call_init(&mut store, settings);
         match end_call(&mut store, None, result, limits) {
             Ok(Ok(())) => Ok(Live { store, exports }),
@@ -400,7 +400,7 @@ impl GuestState {
 }
 
 /// Arms the budgets of one call (instantiation, `init` or one record).
-fn begin_call(store: &mut Store<GuestState>, limits: Limits) {
+fn begin_call(store: &mut Store<GuestState>) {
     let state = store.data_mut();
     state.sandbox.exhausted = false;
     state.clock.start();
@@ -409,7 +409,7 @@ fn begin_call(store: &mut Store<GuestState>, limits: Limits) {
     if let Some(notice) = notice {
         say(&state.module, None, notice);
     }
-    store.set_epoch_deadline(limits.deadline_ticks());
+    store.set_epoch_deadline(CpuClock::FIRST_CHECK_TICKS);
 }
 
 /// Ends one call: reports dropped log lines, and turns a trap into its kind.
@@ -531,7 +531,7 @@ impl TransformInstance {
             Some(live) => live,
             None => self.module.start(&self.settings, limits, &self.log)?,
         };
-        begin_call(&mut live.store, limits);
+        begin_call(&mut live.store);
         let result = live
             .exports
             .call_transform(&mut live.store, &to_wit(record));
