@@ -12,7 +12,7 @@
 //! dropped and counted; the relay then says so in one WARN line at the first
 //! call of a window that dropped lines, and sums up what later calls of the
 //! window dropped when the next window starts. Lines at levels the log
-//! filter does not show cost nothing.
+//! filter does not show use none of the budget.
 
 use std::time::{Duration, Instant};
 
