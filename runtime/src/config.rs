@@ -14,11 +14,11 @@
 //! table = "relay-parked-items"         # or RELAY_REGISTRY_TABLE
 //!
 //! [tables.orders]
-//! module = "modules/data_change.cwasm"  # relative to this file
+//! module = "modules/data_change.wasm"  # relative to this file
 //! settings = { data_type = "payment-order", event_type = "payment-order.changed" }
 //!
 //! [tables.payments]                     # a module in S3, pinned by its sha256
-//! module = "s3://relay-modules/payments/order_status-v2.cwasm"
+//! module = "s3://relay-modules/payments/order_status-v2.wasm"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! ```
 
@@ -82,7 +82,17 @@ pub struct RawConfig {
     #[serde(default)]
     limits: Option<Limits>,
     #[serde(default)]
+    modules: RawModules,
+    #[serde(default)]
     tables: BTreeMap<String, RawTable>,
+}
+
+/// `[modules]`: where precompiled artifacts may come from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModules {
+    #[serde(default)]
+    trusted_artifact_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +149,10 @@ pub struct Config {
     pub invocation: InvocationConfig,
     /// Routing: table name → its transform.
     pub tables: BTreeMap<String, TableConfig>,
+    /// Folders whose precompiled artifacts (native code) may be loaded:
+    /// only what the deployment ships, read-only at run time (see
+    /// `modules`). Empty by default: every module is then `.wasm`.
+    pub trusted_artifact_dirs: Vec<PathBuf>,
 }
 
 /// The event bus (Nakadi) endpoint.
@@ -412,7 +426,7 @@ impl RawConfig {
             return Err(invalid(
                 "tables",
                 "no table is configured, so every record would be parked".into(),
-                "[tables.orders] module = \"modules/data_change.cwasm\"",
+                "[tables.orders] module = \"modules/data_change.wasm\"",
             ));
         }
         let default_limits = self.limits.unwrap_or_default();
@@ -439,6 +453,12 @@ impl RawConfig {
                 },
             );
         }
+        let trusted_artifact_dirs = self
+            .modules
+            .trusted_artifact_dirs
+            .into_iter()
+            .map(|dir| base.join(dir))
+            .collect();
         Ok(Config {
             bus,
             retry: self.retry,
@@ -446,12 +466,13 @@ impl RawConfig {
             registry,
             invocation: self.invocation,
             tables,
+            trusted_artifact_dirs,
         })
     }
 }
 
 /// Example of an S3 module entry, for error messages.
-const S3_EXAMPLE: &str = r#"module = "s3://relay-modules/orders/data_change-v2.cwasm", sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" (from `sha256sum data_change-v2.cwasm`)"#;
+const S3_EXAMPLE: &str = r#"module = "s3://relay-modules/orders/data_change-v2.wasm", sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" (from `sha256sum data_change-v2.wasm`)"#;
 
 /// A table's module location and pin: `s3://bucket/key` (pin required) or
 /// a file path, relative ones taken from `base`.
@@ -492,7 +513,7 @@ fn table_module(
             return Err(ConfigError::Invalid {
                 field: format!("tables.{table}.module"),
                 problem: "is empty".into(),
-                example: r#"module = "modules/data_change.cwasm""#,
+                example: r#"module = "modules/data_change.wasm""#,
             })
         }
         None => {
@@ -562,6 +583,23 @@ mod tests {
         assert_eq!(orders.limits.memory_bytes, Limits::default().memory_bytes);
         assert_eq!(config.tables["payments"].settings, "{}");
         assert_eq!(config.retry, RetryConfig::default());
+        assert!(config.trusted_artifact_dirs.is_empty());
+    }
+
+    #[test]
+    fn trusted_artifact_dirs_are_taken_from_the_config_folder() {
+        let text = format!("[modules]\ntrusted_artifact_dirs = [\".\", \"/opt/relay\"]\n{GOOD}");
+        let config = validate(&text, &Overrides::default()).unwrap();
+        assert_eq!(
+            config.trusted_artifact_dirs,
+            vec![PathBuf::from("/etc/relay/."), PathBuf::from("/opt/relay")]
+        );
+        let err = validate(
+            &format!("[modules]\ntrusted = [\".\"]\n{GOOD}"),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `trusted`"), "{err}");
     }
 
     #[test]

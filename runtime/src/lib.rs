@@ -9,12 +9,14 @@
 //!   time (`relay_sdk::dynamodb`, shared with transform authors' tests so
 //!   that fixtures decode exactly as in production);
 //! - [`transform`]: the table's WebAssembly component maps a record to zero or
-//!   more events, sandboxed under a CPU budget, a memory cap and an output cap.
+//!   more events, sandboxed under a CPU budget, a memory cap over the whole
+//!   instance, an output cap and a log budget.
 //!
 //! - [`intake`]: split the Lambda event, decode each record on its own;
 //! - [`config`]: routing (table → module, settings, limits), bus, fallback;
 //! - [`modules`]: each table's module from a file or S3, checked against its
-//!   pinned sha256 and cached across warm starts;
+//!   pinned sha256, compiled by the relay and cached across warm starts
+//!   (precompiled artifacts only from folders the deployment ships);
 //! - [`publish`]: batches per event type to Nakadi, retries with backoff;
 //! - [`park`]: park what was not published in SQS (oversized messages
 //!   claim-checked in S3), and the parked-items registry that keeps each

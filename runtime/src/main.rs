@@ -35,8 +35,10 @@ enum Command {
     /// Write a realistic Lambda DynamoDB Streams event (NEW_AND_OLD_IMAGES)
     /// of payment-order items to stdout or --output.
     Sample(SampleArgs),
-    /// Precompile a transform component for fast cold starts. Load the
-    /// artifact anywhere a .wasm module is accepted, with the same relay build.
+    /// Precompile a transform component for fast cold starts of a deployment
+    /// that ships it. An artifact is native code: the relay loads it only
+    /// from the folders the configuration trusts (`[modules]
+    /// trusted_artifact_dirs`), with the same relay build.
     Compile(CompileArgs),
     /// Run as an AWS Lambda function (custom runtime) behind a DynamoDB
     /// Streams event source mapping with ReportBatchItemFailures.
@@ -68,9 +70,15 @@ enum Command {
 
 #[derive(Args)]
 struct TestArgs {
-    /// The transform: a .wasm component or an artifact from `relay compile`.
+    /// The transform: a .wasm component (or, with --trust-artifact, an
+    /// artifact from `relay compile`).
     #[arg(long, short)]
     transform: PathBuf,
+    /// Load --transform even if it is a precompiled artifact. An artifact is
+    /// native code that runs unchecked with your credentials: pass this only
+    /// for one you compiled yourself with `relay compile`.
+    #[arg(long)]
+    trust_artifact: bool,
     /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}, as Lambda
     /// delivers it or `relay poll --capture` writes it), the output of
     /// DynamoDB Streams GetRecords, or one record.
@@ -523,11 +531,12 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                         true => "sha256 ok".to_owned(),
                         false => format!("not pinned, sha256 {}", loaded.sha256),
                     };
-                    let origin = match &loaded.origin {
-                        relay::modules::Origin::File => String::new(),
-                        origin => format!(", {origin}"),
-                    };
-                    println!("ok: table {table} → {} ({pin}{origin})", route.module);
+                    println!(
+                        "ok: table {table} → {} ({pin}, {}; ready in {:.1} ms)",
+                        route.module,
+                        loaded.origin,
+                        loaded.took.as_secs_f64() * 1e3
+                    );
                 }
                 Err(e) => {
                     ok = false;
@@ -535,8 +544,22 @@ fn check(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let cache = store.cache_dir().display().to_string();
+        println!("module cache: {cache}");
         Ok(ok)
     })?;
+    let trusted: Vec<String> = config
+        .trusted_artifact_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    println!(
+        "trusted artifact folders: {}",
+        match trusted.is_empty() {
+            true => "none (every module must be .wasm)".to_owned(),
+            false => trusted.join(", "),
+        }
+    );
     println!("bus: {}", config.bus.url);
     println!("fallback queue: {}", config.fallback.queue_url);
     match &config.fallback.claim_check_bucket {
@@ -567,7 +590,24 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let input = std::fs::read_to_string(&args.event)
         .with_context(|| format!("cannot read the input {}", args.event.display()))?;
     let engine = TransformEngine::new()?;
-    let module = engine.load(&args.transform)?;
+    let module = match args.trust_artifact {
+        false => engine.load(&args.transform).map_err(|e| match e {
+            relay::transform::LoadError::Precompiled { .. } => anyhow::anyhow!(
+                "{e}; to test an artifact you compiled yourself, pass --trust-artifact"
+            ),
+            e => e.into(),
+        })?,
+        true => {
+            let bytes = std::fs::read(&args.transform)
+                .with_context(|| format!("cannot read {}", args.transform.display()))?;
+            let name = relay::modules::ModuleSource::File(args.transform.clone()).module_name();
+            std::sync::Arc::new(match TransformEngine::is_artifact(&bytes) {
+                // SAFETY: the user vouches for this file with --trust-artifact.
+                true => unsafe { engine.load_artifact(&name, &bytes)? },
+                false => engine.load_bytes(&name, &bytes)?,
+            })
+        }
+    };
     let mut instance = module.instantiate(&settings, args.limits.limits())?;
     let run = relay::local_test::run(&mut instance, &input, args.table.as_deref())
         .with_context(|| format!("cannot read records from {}", args.event.display()))?;

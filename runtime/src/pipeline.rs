@@ -281,6 +281,10 @@ impl Relay {
         request_id: &str,
     ) -> Result<BatchOutcome, BatchError> {
         let started = Instant::now();
+        for route in self.routes.values_mut() {
+            // Guest log output is budgeted per invocation.
+            route.instance.reset_log_budget();
+        }
         let batch = intake::split(event)?;
         let mut stats = InvocationStats {
             records_in: batch.len(),

@@ -155,6 +155,9 @@ impl Relay {
     pub async fn redrive(&mut self, options: &RedriveOptions) -> anyhow::Result<RedriveSummary> {
         let started = Instant::now();
         let deadline = started + options.time_budget;
+        for route in self.routes.values_mut() {
+            route.instance.reset_log_budget();
+        }
         let messages = self
             .lot
             .receive(

@@ -208,17 +208,36 @@ fn precompiled_artifact_gives_the_same_events() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (_, event, settings, expected) = EXAMPLES[0];
-    let out = relay(&[
-        "test",
-        "-t",
-        s(&artifact),
-        "-e",
-        s(&support::fixture(event)),
-        "-s",
-        s(&support::fixture(settings)),
-        "--expect",
-        s(&support::fixture(expected)),
-    ]);
+    let (event, settings, expected) = (
+        support::fixture(event),
+        support::fixture(settings),
+        support::fixture(expected),
+    );
+    let test = |trust: &[&str]| {
+        let mut args = vec![
+            "test",
+            "-t",
+            s(&artifact),
+            "-e",
+            s(&event),
+            "-s",
+            s(&settings),
+            "--expect",
+            s(&expected),
+        ];
+        args.extend_from_slice(trust);
+        relay(&args)
+    };
+    // An artifact is native code: only with the user's word for it.
+    let out = test(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("data-change is a precompiled artifact, not WebAssembly")
+            && stderr.contains("pass --trust-artifact"),
+        "{stderr}"
+    );
+    let out = test(&["--trust-artifact"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

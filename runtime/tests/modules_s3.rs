@@ -1,7 +1,8 @@
-//! Transform modules from S3 (moto), pinned by sha256 and cached in
-//! `RELAY_MODULE_CACHE`: the real `relay` binary (`check`, `run`) loads them,
-//! refuses what does not match its pin, survives S3 being gone on a warm
-//! start and fetches again over a corrupted cache file.
+//! Transform modules from S3 (moto), pinned by sha256, compiled by the relay
+//! and cached as artifacts in `RELAY_MODULE_CACHE`: the real `relay` binary
+//! (`check`, `run`) loads them, refuses what does not match its pin and any
+//! precompiled artifact, survives S3 being gone on a warm start and compiles
+//! again over a damaged cache file.
 
 mod support;
 
@@ -23,6 +24,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
+/// The cache file name of the module with this digest, for this build.
+fn cache_name(digest: &str) -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        relay::transform::TransformEngine::new()
+            .expect("engine")
+            .compatibility_key()
+    });
+    format!("{digest}-{key}.cwasm")
+}
+
+/// Whether `path` holds an artifact the relay cached (its header).
+fn is_cached_artifact(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"relay artifact 1\n"))
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -34,7 +51,6 @@ struct Setup {
     s3: MotoS3,
     dir: PathBuf,
     cache: PathBuf,
-    module: Vec<u8>,
     digest: String,
 }
 
@@ -54,7 +70,6 @@ impl Setup {
             cache: dir.join("cache"),
             dir,
             digest: sha256_hex(&module),
-            module,
         }
     }
 
@@ -99,8 +114,9 @@ impl Setup {
         self.relay(&["check", "--config", config.to_str().unwrap()], &[])
     }
 
+    /// The cache file of the module: `<sha256>-<engine>.cwasm`.
     fn cached(&self) -> PathBuf {
-        self.cache.join(&self.digest)
+        self.cache.join(cache_name(&self.digest))
     }
 
     fn cache_entries(&self) -> Vec<String> {
@@ -145,13 +161,20 @@ fn check_loads_a_pinned_module_from_s3_and_caches_it() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains(&format!(
-            "ok: table orders → s3://{BUCKET}/{KEY} (sha256 ok, fetched from S3, cached at {})",
+            "ok: table orders → s3://{BUCKET}/{KEY} (sha256 ok, fetched from S3, compiled by the \
+             relay, cached at {}; ready in",
             setup.cached().display()
         )),
         "{stdout}"
     );
-    assert_eq!(std::fs::read(setup.cached()).unwrap(), setup.module);
-    assert_eq!(setup.cache_entries(), vec![setup.digest.clone()]);
+    assert!(is_cached_artifact(&setup.cached()));
+    assert_eq!(setup.cache_entries(), vec![cache_name(&setup.digest)]);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&setup.cache)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the relay's own folder");
 }
 
 #[test]
@@ -218,7 +241,7 @@ fn a_warm_start_uses_the_cache_when_s3_is_gone() {
     assert!(check.status.success(), "{stdout}{}", text(&check.stderr));
     assert!(
         stdout.contains(&format!(
-            "(sha256 ok, cached at {})",
+            "(sha256 ok, compiled by the relay earlier, loaded from its cache {}; ready in",
             setup.cached().display()
         )),
         "{stdout}"
@@ -230,21 +253,72 @@ fn a_corrupted_cache_file_is_detected_and_fetched_again() {
     let setup = Setup::start("corrupt");
     let config = setup.orders(&Setup::url(KEY), &setup.digest);
     assert!(setup.check(&config).status.success());
-    let mut bytes = std::fs::read(setup.cached()).unwrap();
+    let good = std::fs::read(setup.cached()).unwrap();
+    let mut bytes = good.clone();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(setup.cached(), &bytes).unwrap();
     let out = setup.check(&config);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("(sha256 ok, fetched from S3"), "{stdout}");
     assert!(
-        text(&out.stderr).contains("the cached module does not match its sha256"),
+        stdout.contains("(sha256 ok, fetched from S3, compiled by the relay"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("the cached module is damaged"),
         "the corruption is logged: {}",
         text(&out.stderr)
     );
-    assert_eq!(std::fs::read(setup.cached()).unwrap(), setup.module);
-    assert_eq!(setup.cache_entries(), vec![setup.digest.clone()]);
+    assert_eq!(std::fs::read(setup.cached()).unwrap(), good);
+    assert_eq!(setup.cache_entries(), vec![cache_name(&setup.digest)]);
+}
+
+#[test]
+fn a_precompiled_artifact_in_s3_is_refused_even_when_pinned() {
+    // Native code from a place a team can replace without a redeploy: the
+    // pin only proves these are the bytes somebody chose.
+    let setup = Setup::start("artifact");
+    let compiled = setup.dir.join("data_change.cwasm");
+    let out = setup.relay(
+        &[
+            "compile",
+            support::guest("data-change").to_str().unwrap(),
+            "-o",
+            compiled.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let artifact = std::fs::read(&compiled).unwrap();
+    let key = "orders/data_change-v1.cwasm";
+    setup.s3.put(BUCKET, key, &artifact);
+    let config = setup.orders(&Setup::url(key), &sha256_hex(&artifact));
+    let out = setup.check(&config);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "invalid: table orders: transform module {} is a precompiled artifact, which is \
+             native code that runs unchecked with the relay's credentials, and a module in S3 \
+             can be replaced without a redeploy, so it must be WebAssembly",
+            Setup::url(key)
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        setup.cache_entries(),
+        Vec::<String>::new(),
+        "nothing cached"
+    );
+    let nakadi = FakeNakadi::start();
+    let run = run(&setup, &config, &nakadi, 1);
+    assert!(!run.status.success(), "relay run must refuse to start");
+    assert!(
+        text(&run.stderr).contains("is a precompiled artifact"),
+        "{}",
+        text(&run.stderr)
+    );
 }
 
 #[test]

@@ -34,16 +34,6 @@ impl<'a> From<&'a crate::transform::Event> for Outbound<'a> {
     }
 }
 
-/// Whether `name` is an event type name the bus takes: letters, digits,
-/// `.`, `_` and `-` (Nakadi's pattern), so it is safe in a URL path.
-pub fn is_valid_event_type(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-}
-
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -111,10 +101,10 @@ impl Publisher {
         let mut deliveries: Vec<Option<Delivery>> = vec![None; events.len()];
         // What the bus would refuse is never sent: parked with the reason.
         for (i, event) in events.iter().enumerate() {
-            let refusal = if !is_valid_event_type(event.event_type) {
+            // Parked envelopes come back from a queue: checked again here.
+            let refusal = if let Err(why) = crate::transform::check_event_type(event.event_type) {
                 Some(format!(
-                    "the event type {:?} is not a valid event type name (letters, digits, \
-                     '.', '_' and '-' only)",
+                    "the event type {:?} {why}",
                     event.event_type.chars().take(100).collect::<String>()
                 ))
             } else if event.body.get().len() > self.max_event_bytes {

@@ -87,9 +87,19 @@ impl NakadiClient {
             payload.extend_from_slice(body.get().as_bytes());
         }
         payload.push(b']');
+        let Some(segment) = path_segment(event_type) else {
+            let detail = format!("the event type {event_type:?} cannot be put into a URL path");
+            return BatchResult::Items(vec![
+                ItemStatus::Failed {
+                    detail,
+                    retriable: false,
+                };
+                bodies.len()
+            ]);
+        };
         let mut request = self
             .http
-            .post(format!("{}/event-types/{}/events", self.base, event_type))
+            .post(format!("{}/event-types/{segment}/events", self.base))
             .timeout(timeout)
             .header("Content-Type", "application/json")
             .header("X-Flow-Id", flow_id);
@@ -131,6 +141,27 @@ impl NakadiClient {
         };
         classify(status, &body, bodies.len())
     }
+}
+
+/// `text` as one URL path segment, every byte but letters, digits, `-`, `_`
+/// and `.` percent-encoded, so that no event type name can leave
+/// `/event-types/{name}/events`; `None` for the names no encoding keeps in
+/// place (empty, `.` and `..`: URL parsers read `%2E%2E` as `..` too).
+/// Transforms' event types are checked against Nakadi's pattern long before
+/// they get here; this holds for whatever reaches the publisher.
+pub fn path_segment(text: &str) -> Option<String> {
+    if matches!(text, "" | "." | "..") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(out)
 }
 
 fn chain(error: &dyn std::error::Error) -> String {
@@ -257,6 +288,42 @@ impl TokenFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_types_stay_one_path_segment() {
+        let segment = |name| path_segment(name).unwrap();
+        assert_eq!(
+            segment("order.status-changed_v2"),
+            "order.status-changed_v2"
+        );
+        assert_eq!(segment("a/../../admin?q="), "a%2F..%2F..%2Fadmin%3Fq%3D");
+        assert_eq!(segment("a b#c%"), "a%20b%23c%25");
+        assert_eq!(segment("é"), "%C3%A9");
+        for refused in ["", ".", ".."] {
+            assert_eq!(path_segment(refused), None, "{refused:?}");
+        }
+        // Whatever the name, the URL's path keeps its shape.
+        for name in [
+            "a/../../admin?q=",
+            "...",
+            "../x",
+            "%2e%2e",
+            "%2E.",
+            "a\\b",
+            "a#b",
+        ] {
+            let url = reqwest::Url::parse(&format!(
+                "http://bus.invalid/base/event-types/{}/events",
+                segment(name)
+            ))
+            .unwrap();
+            let segments: Vec<_> = url.path_segments().unwrap().collect();
+            assert_eq!(segments.len(), 4, "{name}: {url}");
+            assert_eq!(segments[1], "event-types", "{name}: {url}");
+            assert_eq!(segments[3], "events", "{name}: {url}");
+            assert_eq!(url.query(), None, "{name}: {url}");
+        }
+    }
 
     #[test]
     fn ok_means_every_event_submitted() {

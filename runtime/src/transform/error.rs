@@ -21,6 +21,18 @@ pub enum LoadError {
         /// What wasmtime said.
         reason: String,
     },
+    /// The bytes are a precompiled artifact, which is native code: only
+    /// `TransformEngine::load_artifact` takes those, for bytes the caller
+    /// vouches for.
+    #[error(
+        "transform module {module} is a precompiled artifact, not WebAssembly: it is native code \
+         that would run unchecked with the relay's credentials, so it is not loaded from here; \
+         use the .wasm it was compiled from (the relay compiles it and caches the result)"
+    )]
+    Precompiled {
+        /// The module name.
+        module: String,
+    },
     /// The component does not implement the `relay:transform` world.
     #[error(
         "transform module {module} does not implement the relay:transform@0.1.0 world \
@@ -32,8 +44,15 @@ pub enum LoadError {
         /// What is missing or mistyped.
         reason: String,
     },
-    /// The module's `init` rejected the table settings or failed.
-    #[error("transform module {module} refused its settings: {reason}")]
+    /// The module could not be instantiated under the sandbox's limits, or
+    /// its `init` rejected the table settings or failed.
+    #[error(
+        "transform module {module} {}: {reason}",
+        match reason {
+            TransformErrorKind::Guest(_) => "refused its settings",
+            _ => "could not be started",
+        }
+    )]
     Init {
         /// The module name.
         module: String,
@@ -54,8 +73,25 @@ pub enum TransformErrorKind {
         /// The budget in milliseconds.
         budget_ms: u64,
     },
-    /// The guest tried to grow its memory past the cap.
-    #[error("the transform exhausted its memory cap of {cap_bytes} bytes")]
+    /// The call got less CPU than its budget but ran past the wall-clock
+    /// backstop: the machine stalled it.
+    #[error(
+        "the transform was stopped after {wall_ms} ms by the wall clock, having run only \
+         {cpu_ms} ms of its CPU budget of {budget_ms} ms (the machine was too busy to run it)"
+    )]
+    Stalled {
+        /// The wall-clock backstop in milliseconds.
+        wall_ms: u64,
+        /// The CPU time it used, in milliseconds.
+        cpu_ms: u64,
+        /// The CPU budget in milliseconds.
+        budget_ms: u64,
+    },
+    /// The guest tried to grow its memories and tables past the cap.
+    #[error(
+        "the transform exhausted its memory cap of {cap_bytes} bytes \
+         (all its memories and tables together)"
+    )]
     OutOfMemory {
         /// The cap in bytes.
         cap_bytes: usize,
@@ -63,6 +99,10 @@ pub enum TransformErrorKind {
     /// The guest trapped (panic, unreachable, forbidden import, ...).
     #[error("the transform trapped: {0}")]
     Trap(String),
+    /// The guest creates more core instances, memories or tables than a
+    /// transform instance may have.
+    #[error("the transform exceeds the sandbox's resource limits: {0}")]
+    TooManyResources(String),
     /// The guest produced more than the output cap allows.
     #[error("the transform's output is too large: {0}")]
     OutputTooLarge(String),
@@ -77,7 +117,9 @@ impl TransformErrorKind {
         match self {
             TransformErrorKind::Guest(_) => "guest-error",
             TransformErrorKind::Timeout { .. } => "timeout",
+            TransformErrorKind::Stalled { .. } => "stalled",
             TransformErrorKind::OutOfMemory { .. } => "out-of-memory",
+            TransformErrorKind::TooManyResources(_) => "too-many-resources",
             TransformErrorKind::Trap(_) => "trap",
             TransformErrorKind::OutputTooLarge(_) => "output-too-large",
             TransformErrorKind::BadOutput(_) => "bad-output",

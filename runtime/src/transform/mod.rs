@@ -4,9 +4,34 @@
 //! epoch ticker; [`TransformModule`] is a component compiled or loaded once;
 //! [`TransformInstance`] is one sandboxed instance of a module with a table's
 //! settings, reused across records and rebuilt after a trap.
+//!
+//! # The sandbox
+//!
+//! A transform is code a team ships without a redeploy, run next to the bus
+//! token and the AWS credentials. What it gets:
+//!
+//! - no capabilities: every import but the contract's `log` traps;
+//! - per call (`init` or one record) a CPU budget: epoch ticks say when to
+//!   look, the thread's CPU clock says how much the call ran
+//!   ([`Limits::cpu_budget_ms`], backstopped by [`Limits::wall_budget`]);
+//! - per instance one memory cap over all its memories and tables together
+//!   ([`Limits::memory_bytes`]), and at most [`MAX_INSTANCES`] core
+//!   instances, [`MAX_MEMORIES`] memories and [`MAX_TABLES`] tables;
+//! - per record an output cap ([`Limits::max_output_bytes`],
+//!   [`Limits::max_events`]), which also bounds what wasmtime copies out of
+//!   the guest at all (`output`), and event types that Nakadi accepts
+//!   ([`check_event_type`]);
+//! - a log budget per record and per invocation or 10 s ([`log`]).
+//!
+//! Only WebAssembly is compiled here ([`TransformEngine::load_bytes`]).
+//! Precompiled artifacts are native code and load only through the `unsafe`
+//! [`TransformEngine::load_artifact`], whose callers answer for where the
+//! bytes came from (see `modules`).
 
 mod error;
 mod limits;
+pub mod log;
+mod output;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,11 +40,13 @@ use std::sync::{Arc, Mutex};
 use relay_sdk::{Operation, Record};
 use serde_json::value::RawValue;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Precompiled, Store, Trap};
+use wasmtime::{Config, Engine, Precompiled, Store, Trap, UpdateDeadline};
 
 pub use error::{LoadError, TransformError, TransformErrorKind};
-use limits::MemoryCap;
-pub use limits::{Limits, EPOCH_TICK};
+use limits::{CpuClock, Expired, Sandbox, Verdict};
+pub use limits::{Limits, EPOCH_TICK, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
+use log::{LogBudget, Notice};
+pub use output::{check_event_type, MAX_EVENT_TYPE_LEN};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -29,9 +56,6 @@ mod bindings {
 }
 
 use bindings::relay::transform::types as wit;
-
-/// Longest guest log line kept; longer ones are cut.
-const MAX_LOG_LINE: usize = 4096;
 
 /// One event produced by a transform, validated: the body is a JSON object.
 #[derive(Debug, Clone)]
@@ -76,25 +100,59 @@ impl TransformEngine {
         })
     }
 
-    /// Compiles a component to an artifact that [`TransformEngine::load`]
-    /// loads without compiling (for fast Lambda cold starts).
-    pub fn precompile(&self, name: &str, wasm: &[u8]) -> Result<Vec<u8>, LoadError> {
-        // Refuse what would not load, so a bad artifact never reaches a deploy.
-        let component = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-            module: name.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
-        self.check_shape(name, &component)?;
+    /// A short name for this engine's artifact format (16 hex digits of
+    /// wasmtime's compatibility hash): artifacts made by engines with the same
+    /// key load into each other, others do not. Part of the module cache's
+    /// file names.
+    pub fn compatibility_key(&self) -> String {
+        use sha2::Digest as _;
+        use std::hash::Hash as _;
+        struct Sha(sha2::Sha256);
+        impl std::hash::Hasher for Sha {
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.update(bytes);
+            }
+            fn finish(&self) -> u64 {
+                unreachable!("only the digest is read")
+            }
+        }
+        let mut hasher = Sha(sha2::Sha256::new());
         self.engine
-            .precompile_component(wasm)
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        let digest = hasher.0.finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Compiles a component to an artifact that
+    /// [`TransformEngine::load_artifact`] loads without compiling (for fast
+    /// cold starts of deployments that ship artifacts).
+    pub fn precompile(&self, name: &str, wasm: &[u8]) -> Result<Vec<u8>, LoadError> {
+        self.compile(name, wasm).map(|(_, artifact)| artifact)
+    }
+
+    /// Compiles a component once, giving the loaded module and its artifact
+    /// (for the module cache). Refuses what would not load, so a bad artifact
+    /// never reaches a deploy or a cache.
+    pub fn compile(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(TransformModule, Vec<u8>), LoadError> {
+        let module = self.load_bytes(name, wasm)?;
+        let artifact = module
+            .component
+            .serialize()
             .map_err(|e| LoadError::Invalid {
                 module: name.to_owned(),
                 reason: format!("{e:#}"),
-            })
+            })?;
+        Ok((module, artifact))
     }
 
-    /// Loads a module from a `.wasm` component or a precompiled artifact,
-    /// once per path for the life of the process.
+    /// Loads a `.wasm` component from a file, once per path for the life of
+    /// the process. A precompiled artifact is refused
+    /// ([`LoadError::Precompiled`]).
     pub fn load(&self, path: &Path) -> Result<Arc<TransformModule>, LoadError> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some(module) = self.modules.lock().expect("module cache").get(&key) {
@@ -113,33 +171,80 @@ impl TransformEngine {
         Ok(module)
     }
 
-    /// Loads a module from bytes: a component or an artifact of
-    /// [`TransformEngine::precompile`].
+    /// Whether `bytes` are a precompiled wasmtime artifact (native code)
+    /// rather than WebAssembly.
+    pub fn is_artifact(bytes: &[u8]) -> bool {
+        Engine::detect_precompiled(bytes).is_some()
+    }
+
+    /// Compiles a `.wasm` component from bytes. Precompiled artifacts are
+    /// refused ([`LoadError::Precompiled`]): they are native code, and only
+    /// [`TransformEngine::load_artifact`] takes them.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<TransformModule, LoadError> {
-        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+        if Self::is_artifact(bytes) {
+            return Err(LoadError::Precompiled {
+                module: name.to_owned(),
+            });
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
             module: name.to_owned(),
             reason: format!("{e:#}"),
+        })?;
+        self.module(name, component)
+    }
+
+    /// Loads a precompiled artifact of [`TransformEngine::precompile`] (or
+    /// [`TransformEngine::compile`]) without compiling it.
+    ///
+    /// # Safety
+    ///
+    /// An artifact is native machine code that wasmtime maps and runs without
+    /// verifying it; whoever wrote its bytes runs code with the relay's
+    /// credentials. Call this only for bytes that this relay (or its
+    /// deployment) produced and that nobody else could write since: the
+    /// relay's own module cache, a folder the deployment ships read-only, or
+    /// a file the caller explicitly vouches for. Never for anything a team
+    /// can replace without a redeploy, such as an S3 object.
+    pub unsafe fn load_artifact(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<TransformModule, LoadError> {
+        let invalid = |reason: String| LoadError::Invalid {
+            module: name.to_owned(),
+            reason,
         };
-        let component = match Engine::detect_precompiled(bytes) {
-            // SAFETY: wasmtime checks that the artifact was made by a
-            // compatible engine; its code is trusted as much as the module
-            // it was compiled from, and only `relay compile` produces them.
-            Some(Precompiled::Component) => {
-                unsafe { Component::deserialize(&self.engine, bytes) }.map_err(invalid)?
-            }
+        match Engine::detect_precompiled(bytes) {
+            Some(Precompiled::Component) => {}
             Some(Precompiled::Module) => {
-                return Err(LoadError::Invalid {
-                    module: name.to_owned(),
-                    reason: "it is a precompiled core module, not a component".into(),
-                })
+                return Err(invalid(
+                    "it is a precompiled core module, not a component".into(),
+                ))
             }
-            None => Component::new(&self.engine, bytes).map_err(invalid)?,
-        };
-        let pre = self.check_shape(name, &component)?;
+            None => return Err(invalid("it is not a precompiled artifact".into())),
+        }
+        // SAFETY: the caller vouches for the bytes (see above); wasmtime
+        // itself checks that they were made by a compatible engine.
+        let component = unsafe { Component::deserialize(&self.engine, bytes) }
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        self.module(name, component)
+    }
+
+    /// Advances the engine's epoch by one tick, as the ticker thread does
+    /// every [`EPOCH_TICK`] (tests use it to play a machine that stalls the
+    /// relay: epochs pass, the transform does not run).
+    pub fn increment_epoch(&self) {
+        self.engine.increment_epoch();
+    }
+
+    fn module(&self, name: &str, component: Component) -> Result<TransformModule, LoadError> {
+        let (pre, indices) = self.check_shape(name, &component)?;
         Ok(TransformModule {
             name: name.to_owned(),
             engine: self.engine.clone(),
+            component,
             pre,
+            indices,
         })
     }
 
@@ -149,7 +254,13 @@ impl TransformEngine {
         &self,
         name: &str,
         component: &Component,
-    ) -> Result<bindings::TransformPre<GuestState>, LoadError> {
+    ) -> Result<
+        (
+            wasmtime::component::InstancePre<GuestState>,
+            bindings::TransformIndices,
+        ),
+        LoadError,
+    > {
         let wrong = |e: wasmtime::Error| LoadError::WrongShape {
             module: name.to_owned(),
             reason: format!("{e:#}"),
@@ -159,7 +270,8 @@ impl TransformEngine {
             .define_unknown_imports_as_traps(component)
             .map_err(wrong)?;
         let pre = linker.instantiate_pre(component).map_err(wrong)?;
-        bindings::TransformPre::new(pre).map_err(wrong)
+        let indices = bindings::TransformIndices::new(&pre).map_err(wrong)?;
+        Ok((pre, indices))
     }
 }
 
@@ -189,7 +301,15 @@ fn start_epoch_ticker(engine: &Engine) {
 pub struct TransformModule {
     name: String,
     engine: Engine,
-    pre: bindings::TransformPre<GuestState>,
+    component: Component,
+    pre: wasmtime::component::InstancePre<GuestState>,
+    indices: bindings::TransformIndices,
+}
+
+/// A running instance: its store and its exports.
+struct Live {
+    store: Store<GuestState>,
+    exports: bindings::Transform,
 }
 
 impl TransformModule {
@@ -205,8 +325,9 @@ impl TransformModule {
         settings: &str,
         limits: Limits,
     ) -> Result<TransformInstance, LoadError> {
-        let (store, bindings) = self
-            .start(settings, limits)
+        let log = Arc::new(Mutex::new(LogBudget::new()));
+        let live = self
+            .start(settings, limits, &log)
             .map_err(|reason| LoadError::Init {
                 module: self.name.clone(),
                 reason,
@@ -215,66 +336,153 @@ impl TransformModule {
             module: self.clone(),
             settings: settings.to_owned(),
             limits,
-            live: Some((store, bindings)),
+            log,
+            live: Some(live),
         })
     }
 
+    /// A new store with the sandbox's limits, the instance in it, `init` run.
     fn start(
         &self,
         settings: &str,
         limits: Limits,
-    ) -> Result<(Store<GuestState>, bindings::Transform), TransformErrorKind> {
+        log: &Arc<Mutex<LogBudget>>,
+    ) -> Result<Live, TransformErrorKind> {
         let state = GuestState {
             module: self.name.clone(),
-            memory: MemoryCap::new(limits.memory_bytes),
+            sandbox: Sandbox::new(limits.memory_bytes),
+            clock: CpuClock::new(limits),
+            log: log.clone(),
             last_error: None,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        store.set_epoch_deadline(limits.deadline_ticks());
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify_trap(e, &mut store, limits))?;
-        store.set_epoch_deadline(limits.deadline_ticks());
-        match bindings.call_init(&mut store, settings) {
-            Ok(Ok(())) => Ok((store, bindings)),
+        store.limiter(|s| &mut s.sandbox);
+        store.set_hostcall_fuel(output::lift_budget(limits));
+        store.epoch_deadline_callback(|mut store| {
+            Ok(match store.data_mut().clock.check() {
+                Verdict::Continue(ticks) => UpdateDeadline::Continue(ticks),
+                Verdict::Stop(_) => UpdateDeadline::Interrupt,
+            })
+        });
+        begin_call(&mut store);
+        let instantiated = self.pre.instantiate(&mut store);
+        let instance = end_call(&mut store, None, instantiated, limits)?;
+        let exports = self
+            .indices
+            .load(&mut store, &instance)
+            .map_err(|e| TransformErrorKind::Trap(format!("{e:#}")))?;
+        begin_call(&mut store);
+        let result = exports.call_init(&mut store, settings);
+        match end_call(&mut store, None, result, limits) {
+            Ok(Ok(())) => Ok(Live { store, exports }),
             Ok(Err(e)) => Err(TransformErrorKind::Guest(guest_error(e))),
-            Err(e) => Err(classify_trap(e, &mut store, limits)),
+            Err(kind) => Err(kind),
         }
     }
 }
 
-/// What a guest's store holds: the module it runs, its memory cap and the
-/// last error it logged (to explain a trap that follows).
+/// What a guest's store holds: the module it runs, its resource limiter, its
+/// CPU clock, its log budget (shared with the [`TransformInstance`], so that
+/// a rebuilt store does not start a fresh one) and the last error it logged
+/// (to explain a trap that follows).
 pub(crate) struct GuestState {
     module: String,
-    memory: MemoryCap,
+    sandbox: Sandbox,
+    clock: CpuClock,
+    log: Arc<Mutex<LogBudget>>,
     last_error: Option<String>,
+}
+
+impl GuestState {
+    fn log_budget(&self) -> std::sync::MutexGuard<'_, LogBudget> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Arms the budgets of one call (instantiation, `init` or one record).
+fn begin_call(store: &mut Store<GuestState>) {
+    let state = store.data_mut();
+    state.sandbox.exhausted = false;
+    state.clock.start();
+    state.last_error = None;
+    let notice = state.log_budget().start_call();
+    if let Some(notice) = notice {
+        say(&state.module, None, notice);
+    }
+    store.set_epoch_deadline(CpuClock::FIRST_CHECK_TICKS);
+}
+
+/// Ends one call: reports dropped log lines, and turns a trap into its kind.
+fn end_call<R>(
+    store: &mut Store<GuestState>,
+    record: Option<&str>,
+    result: wasmtime::Result<R>,
+    limits: Limits,
+) -> Result<R, TransformErrorKind> {
+    let notice = store.data().log_budget().end_call();
+    if let Some(notice) = notice {
+        say(&store.data().module, record, notice);
+    }
+    result.map_err(|e| classify_trap(e, store, limits))
+}
+
+/// Writes the notice about dropped guest log lines.
+fn say(module: &str, record: Option<&str>, notice: Notice) {
+    let caps = log::CAPS;
+    match notice {
+        Notice::Call(d) => tracing::warn!(
+            module,
+            record = record.unwrap_or("(init)"),
+            dropped_lines = d.lines,
+            dropped_bytes = d.bytes,
+            "the transform logged more than its budget ({caps}): {} lines ({} bytes) were \
+             dropped; lines dropped later in this invocation are counted in one line after it",
+            d.lines,
+            d.bytes
+        ),
+        Notice::Window(d) => tracing::warn!(
+            module,
+            dropped_lines = d.lines,
+            dropped_bytes = d.bytes,
+            "the transform logged more than its budget ({caps}): {} more lines ({} bytes) \
+             were dropped in the last invocation (or 10 s)",
+            d.lines,
+            d.bytes
+        ),
+    }
 }
 
 impl wit::Host for GuestState {}
 
 impl bindings::TransformImports for GuestState {
     fn log(&mut self, level: bindings::LogLevel, mut message: String) {
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+        use bindings::LogLevel as L;
+        use tracing::Level;
+        if matches!(level, L::Error) {
+            let mut said = message.clone();
+            log::cut(&mut said);
+            self.last_error = Some(said);
+        }
+        let shown = match level {
+            L::Trace => tracing::enabled!(Level::TRACE),
+            L::Debug => tracing::enabled!(Level::DEBUG),
+            L::Info => tracing::enabled!(Level::INFO),
+            L::Warn | L::Error => tracing::enabled!(Level::WARN),
+        };
+        if !shown {
+            return;
+        }
+        log::cut(&mut message);
+        if !self.log_budget().admit(message.len()) {
+            return;
         }
         let module = self.module.as_str();
-        use bindings::LogLevel as L;
         match level {
             L::Trace => tracing::trace!(module, "{message}"),
             L::Debug => tracing::debug!(module, "{message}"),
             L::Info => tracing::info!(module, "{message}"),
             L::Warn => tracing::warn!(module, "{message}"),
-            L::Error => {
-                tracing::warn!(module, "transform logged an error: {message}");
-                self.last_error = Some(message);
-            }
+            L::Error => tracing::warn!(module, "transform logged an error: {message}"),
         }
     }
 }
@@ -284,15 +492,28 @@ pub struct TransformInstance {
     module: Arc<TransformModule>,
     settings: String,
     limits: Limits,
+    log: Arc<Mutex<LogBudget>>,
     /// `None` after a trap: the instance cannot be entered again and is
     /// rebuilt before the next record.
-    live: Option<(Store<GuestState>, bindings::Transform)>,
+    live: Option<Live>,
 }
 
 impl TransformInstance {
     /// The module this instance runs.
     pub fn module(&self) -> &TransformModule {
         &self.module
+    }
+
+    /// Starts a new log budget window. Meant to be called at the start of
+    /// each invocation, so that a transform may write
+    /// [`log::PER_WINDOW_LINES`] lines per invocation; an instance nobody
+    /// resets gets a new window every [`log::MAX_WINDOW`]. Reports the lines
+    /// the last window dropped, if any were not reported yet.
+    pub fn reset_log_budget(&mut self) {
+        let notice = self.log.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        if let Some(notice) = notice {
+            say(&self.module.name, None, notice);
+        }
     }
 
     /// Maps one record to its events under the instance's limits.
@@ -306,22 +527,25 @@ impl TransformInstance {
 
     fn run(&mut self, record: &Record) -> Result<Vec<Event>, TransformErrorKind> {
         let limits = self.limits;
-        let (mut store, bindings) = match self.live.take() {
+        let mut live = match self.live.take() {
             Some(live) => live,
-            None => self.module.start(&self.settings, limits)?,
+            None => self.module.start(&self.settings, limits, &self.log)?,
         };
-        store.data_mut().last_error = None;
-        store.set_epoch_deadline(limits.deadline_ticks());
-        match bindings.call_transform(&mut store, &to_wit(record)) {
-            Ok(result) => {
-                self.live = Some((store, bindings));
-                match result {
-                    Ok(events) => validate(events, limits),
-                    Err(e) => Err(TransformErrorKind::Guest(guest_error(e))),
-                }
-            }
-            // The store is dropped here: a trapped instance is never re-entered.
-            Err(e) => Err(classify_trap(e, &mut store, limits)),
+        begin_call(&mut live.store);
+        let result = live
+            .exports
+            .call_transform(&mut live.store, &to_wit(record));
+        // On a trap the store is dropped here: it is never re-entered.
+        let result = end_call(
+            &mut live.store,
+            Some(&record.sequence_number),
+            result,
+            limits,
+        )?;
+        self.live = Some(live);
+        match result {
+            Ok(events) => output::validate(events, limits),
+            Err(e) => Err(TransformErrorKind::Guest(guest_error(e))),
         }
     }
 }
@@ -332,10 +556,25 @@ fn classify_trap(
     limits: Limits,
 ) -> TransformErrorKind {
     let state = store.data();
-    if state.memory.exhausted {
+    if state.sandbox.exhausted {
         return TransformErrorKind::OutOfMemory {
             cap_bytes: limits.memory_bytes,
         };
+    }
+    match state.clock.expired {
+        Some(Expired::Cpu) => {
+            return TransformErrorKind::Timeout {
+                budget_ms: limits.cpu_budget_ms,
+            }
+        }
+        Some(Expired::Wall { cpu_used }) => {
+            return TransformErrorKind::Stalled {
+                wall_ms: limits.wall_budget().as_millis() as u64,
+                cpu_ms: cpu_used.as_millis() as u64,
+                budget_ms: limits.cpu_budget_ms,
+            }
+        }
+        None => {}
     }
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return TransformErrorKind::Timeout {
@@ -343,6 +582,18 @@ fn classify_trap(
         };
     }
     let mut reason = format!("{error:#}");
+    if let Some(what) = resource_count(&reason) {
+        return TransformErrorKind::TooManyResources(what);
+    }
+    if reason.contains("too much data is being copied between the host and the guest") {
+        return TransformErrorKind::OutputTooLarge(format!(
+            "its result is larger than the output caps allow ({} bytes and {} events per \
+             record): the relay stopped copying it out after {} bytes",
+            limits.max_output_bytes,
+            limits.max_events,
+            output::lift_budget(limits)
+        ));
+    }
     if reason.contains("unknown import") {
         reason.push_str(" (transforms are granted no files, sockets, environment or clock)");
     }
@@ -353,58 +604,27 @@ fn classify_trap(
     TransformErrorKind::Trap(reason)
 }
 
+/// Wasmtime's "resource limit exceeded: instance count too high at 33", said
+/// with the sandbox's limit.
+fn resource_count(reason: &str) -> Option<String> {
+    let rest = reason.split("resource limit exceeded: ").nth(1)?;
+    let (what, max) = match rest.split(" count too high").next()? {
+        "instance" => ("core instances", MAX_INSTANCES),
+        "memory" => ("linear memories", MAX_MEMORIES),
+        "table" => ("tables", MAX_TABLES),
+        _ => return None,
+    };
+    Some(format!(
+        "it creates more than {max} {what}, the most a transform instance may have"
+    ))
+}
+
 fn guest_error(e: wit::TransformError) -> String {
     match e {
         wit::TransformError::InvalidRecord(m) => format!("invalid record: {m}"),
         wit::TransformError::InvalidSettings(m) => format!("invalid settings: {m}"),
         wit::TransformError::Failed(m) => m,
     }
-}
-
-fn validate(events: Vec<wit::Event>, limits: Limits) -> Result<Vec<Event>, TransformErrorKind> {
-    if events.len() > limits.max_events {
-        return Err(TransformErrorKind::OutputTooLarge(format!(
-            "{} events, the cap is {}",
-            events.len(),
-            limits.max_events
-        )));
-    }
-    let total: usize = events.iter().map(|e| e.body.len()).sum();
-    if total > limits.max_output_bytes {
-        return Err(TransformErrorKind::OutputTooLarge(format!(
-            "{total} bytes of event bodies, the cap is {}",
-            limits.max_output_bytes
-        )));
-    }
-    events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            if e.event_type.trim().is_empty() {
-                return Err(TransformErrorKind::BadOutput(format!(
-                    "event {i} has an empty event type"
-                )));
-            }
-            if e.key.as_deref().is_some_and(str::is_empty) {
-                return Err(TransformErrorKind::BadOutput(format!(
-                    "event {i} has an empty key"
-                )));
-            }
-            let body = RawValue::from_string(e.body).map_err(|err| {
-                TransformErrorKind::BadOutput(format!("event {i} body is not JSON: {err}"))
-            })?;
-            if !body.get().starts_with('{') {
-                return Err(TransformErrorKind::BadOutput(format!(
-                    "event {i} body is not a JSON object"
-                )));
-            }
-            Ok(Event {
-                event_type: e.event_type,
-                body,
-                key: e.key,
-            })
-        })
-        .collect()
 }
 
 fn to_wit(record: &Record) -> wit::StreamRecord {

@@ -18,6 +18,9 @@
 //! | `panic` | panics with "hostile panic" |
 //! | `garbage` | one event whose body is not JSON |
 //! | `error` | returns `TransformError::Failed("told to fail")` |
+//! | `log-flood` | logs a 4 KiB WARN line `lines` times (default: until stopped), then behaves like `ok` |
+//! | `event-type` | one event whose event type is the record's `event_type` attribute |
+//! | `work` | spins through 20 million iterations (tens of ms), then behaves like `ok` |
 
 use std::hint::black_box;
 
@@ -135,6 +138,39 @@ impl Transform for Hostile {
             },
             "panic" => panic!("hostile panic"),
             "garbage" => Ok(vec![raw_event("{not json".into())]),
+            "log-flood" => {
+                let lines = record
+                    .new_image
+                    .as_ref()
+                    .and_then(|image| image.get("lines"))
+                    .and_then(|lines| lines.as_u64())
+                    .unwrap_or(u64::MAX);
+                let line = "flood ".repeat(4096 / 6);
+                for _ in 0..lines {
+                    relay_sdk::log::warn(black_box(&line));
+                }
+                event(json!({"ok": true, "logged": lines}))
+            }
+            "event-type" => {
+                let event_type = record
+                    .new_image
+                    .as_ref()
+                    .and_then(|image| image.get("event_type"))
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
+                Ok(vec![Event {
+                    event_type: event_type.to_owned(),
+                    body: r#"{"ok":true}"#.into(),
+                    key: None,
+                }])
+            }
+            "work" => {
+                let mut n: u64 = 0;
+                for i in 0..20_000_000u64 {
+                    n = black_box(n.wrapping_mul(31).wrapping_add(i));
+                }
+                event(json!({"ok": true, "work": n % 2}))
+            }
             "error" => Err(TransformError::failed("told to fail")),
             other => Err(TransformError::invalid_record(format!(
                 "unknown hostile mode {other:?}"
