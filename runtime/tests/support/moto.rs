@@ -75,14 +75,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// True if something on `addr` answers an HTTP GET with an HTTP status line.
+/// True if moto (not another test's server that took the port) answers on
+/// `addr`: its `/moto-api/data.json` is there.
 fn answers_http(addr: SocketAddr) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET /moto-api/data.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
@@ -94,7 +96,7 @@ fn answers_http(addr: SocketAddr) -> bool {
             Ok(n) => read += n,
         }
     }
-    head[..read].starts_with(b"HTTP/1.")
+    head[..read].starts_with(b"HTTP/1.") && head[..read].ends_with(b" 200")
 }
 
 impl Moto {
@@ -103,8 +105,21 @@ impl Moto {
     /// Panics if `moto_server` is not installed (see the module docs) or does
     /// not answer within 20 s.
     pub fn start() -> Moto {
+        // A port found free can be taken by another test before moto binds
+        // it: then moto exits, and it is tried again on another port.
+        for _ in 0..4 {
+            let mut moto = Moto::on(free_port());
+            if moto.try_spawn().is_ok() {
+                return moto;
+            }
+        }
+        let mut moto = Moto::on(free_port());
+        moto.spawn_and_wait();
+        moto
+    }
+
+    fn on(port: u16) -> Moto {
         let program = find_moto_server();
-        let port = free_port();
         let log =
             std::env::temp_dir().join(format!("relay-moto-{}-{port}.log", std::process::id()));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -118,19 +133,27 @@ impl Moto {
             .endpoint_url(format!("http://127.0.0.1:{port}"))
             .build();
         let client = aws_sdk_sqs::Client::from_conf(config);
-        let mut moto = Moto {
+        Moto {
             program,
             port,
             child: None,
             log,
             runtime,
             client,
-        };
-        moto.spawn_and_wait();
-        moto
+        }
     }
 
     fn spawn_and_wait(&mut self) {
+        if let Err(why) = self.try_spawn() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!(
+                "moto_server on port {} did not come up ({why}); its log:\n{log}",
+                self.port
+            );
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::File::create(&self.log).expect("Moto: create its log file");
         let log_err = log.try_clone().expect("Moto: clone the log file handle");
         let child = Command::new(&self.program)
@@ -145,23 +168,18 @@ impl Moto {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if answers_http(addr) {
-                return;
+                return Ok(());
             }
             let exited = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() >= deadline {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 self.kill();
-                panic!(
-                    "moto_server on port {} did not come up ({}); its log:\n{log}",
-                    self.port,
-                    match exited {
-                        Some(status) => format!("exited with {status}"),
-                        None => format!("no answer within {START_TIMEOUT:?}"),
-                    }
-                );
+                return Err(match exited {
+                    Some(status) => format!("exited with {status}"),
+                    None => format!("no answer within {START_TIMEOUT:?}"),
+                });
             }
             thread::sleep(Duration::from_millis(50));
         }
