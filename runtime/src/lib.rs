@@ -48,7 +48,8 @@ pub mod poll;
 pub mod publish;
 pub mod redrive;
 pub mod sample;
-pub mod transform;
+/// The WebAssembly host, from the engine crate.
+pub use relay_engine as transform;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub(crate) fn unix_ms() -> u64 {

@@ -1,4 +1,17 @@
-//! The transform stage: runs a table's WebAssembly component on each record.
+//! Relay's WebAssembly host (the transform stage): runs a table's component
+//! on each record.
+//!
+//! # Layout
+//!
+//! - [`TransformEngine`] (here): the wasmtime engine, its linker granting
+//!   nothing but `log`, compiling and loading components;
+//! - [`TransformModule`], [`TransformInstance`] (here): a compiled component
+//!   and one sandboxed instance of it per table;
+//! - `limits`: [`Limits`] and the sandbox that enforces them (CPU, memory,
+//!   counts);
+//! - [`log`]: the guests' log budget;
+//! - `output`: checking what a transform returns ([`check_event_type`]);
+//! - `error`: [`LoadError`], [`TransformError`].
 //!
 //! [`TransformEngine`] owns the wasmtime engine (one per process) and its
 //! epoch ticker; [`TransformModule`] is a component compiled or loaded once;
@@ -81,7 +94,7 @@ impl TransformEngine {
     ///
     /// The configuration is fixed: artifacts precompiled by
     /// [`TransformEngine::precompile`] load only into an engine made here.
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new() -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -276,7 +289,7 @@ impl TransformEngine {
 }
 
 /// A module's name: the file stem, `_` written as `-`.
-pub(crate) fn module_name(path: &Path) -> String {
+pub fn module_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().replace('_', "-"))
         .unwrap_or_else(|| path.display().to_string())
