@@ -89,6 +89,15 @@ pub struct TransformEngine {
     modules: Mutex<HashMap<PathBuf, Arc<TransformModule>>>,
 }
 
+/// Whether engines made from now on write a perf map of the guests' code.
+static PERF_MAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes engines created from now on write a perf map (`/tmp/perf-<pid>.map`)
+/// of the guests' compiled code, so `perf report` names their functions.
+pub fn enable_perf_map() {
+    PERF_MAP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl TransformEngine {
     /// Creates the engine and starts its epoch ticker thread.
     ///
@@ -99,7 +108,7 @@ impl TransformEngine {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         // For profiling: `perf report` then names the guest's functions.
-        if std::env::var_os("RELAY_PERFMAP").is_some() {
+        if PERF_MAP.load(std::sync::atomic::Ordering::Relaxed) {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)?;

@@ -3,51 +3,47 @@
 //!
 //! # Layout
 //!
-//! A record flows one way through these stages:
+//! A batch flows one way, and the modules follow it:
 //!
-//! - decode: DynamoDB AttributeValue JSON to plain JSON, one record at a
-//!   time (`relay_sdk::dynamodb`, shared with transform authors' tests so
-//!   that fixtures decode exactly as in production);
-//! - [`transform`]: the table's WebAssembly component maps a record to zero or
-//!   more events, sandboxed under a CPU budget, a memory cap over the whole
-//!   instance, an output cap and a log budget.
+//! - [`sources`]: where batches come from: the Lambda runtime
+//!   ([`sources::lambda`]) or the DynamoDB Streams API ([`sources::poll`]),
+//!   and the relay set up the way they run it;
+//! - [`pipeline`]: one batch, stage by stage: [`pipeline::intake`] (split and
+//!   decode each record on its own) → transform (route by table; the
+//!   WebAssembly host is [`transform`], the `relay-engine` crate) → hold
+//!   (items with parked changes) → publish (per-item waves,
+//!   [`pipeline::order`]) → park → respond (the partial batch response);
+//! - [`sinks`]: where events are published, behind the [`sinks::Sink`]
+//!   trait: [`sinks::nakadi`];
+//! - [`park`]: where what was not published waits, behind the
+//!   [`park::ParkingLot`] and [`park::Registry`] traits: SQS (oversized
+//!   messages claim-checked in S3) and the DynamoDB parked-items registry;
+//! - [`redrive`]: the parking lot back to the sink, in per-item order;
+//! - [`modules`]: each table's module from a file or S3, pinned by sha256,
+//!   compiled by the relay and cached (given the clients, never building them);
 //!
-//! - [`intake`]: split the Lambda event, decode each record on its own;
-//! - [`config`]: routing (table → module, settings, limits), bus, fallback;
-//! - [`modules`]: each table's module from a file or S3, checked against its
-//!   pinned sha256, compiled by the relay and cached across warm starts
-//!   (precompiled artifacts only from folders the deployment ships);
-//! - [`publish`]: batches per event type to Nakadi, retries with backoff;
-//! - [`park`]: park what was not published in SQS (oversized messages
-//!   claim-checked in S3), and the parked-items registry that keeps each
-//!   item's events in order across batches and re-drive runs;
-//! - [`pipeline`]: the stages in order, and the partial batch response;
-//! - [`lambda`]: the Lambda entry point and its metrics;
-//! - [`redrive`]: drain the fallback queue back to the bus;
-//! - [`poll`]: `relay poll`, the pipeline on streams read through the
-//!   DynamoDB Streams API (the local loop, or outside Lambda).
+//! and around them:
 //!
-//! Local tooling around the pipeline:
+//! - [`config`]: the TOML file, gathering each component's own config type;
+//! - [`validate`]: the error every config check returns;
+//! - [`aws`]: the AWS SDK clients (the only place that builds them);
+//! - [`dev`]: `relay test`, `relay sample`, `relay bus`.
 //!
-//! - [`local_test`]: `relay test`, run a transform over sample records;
-//! - [`sample`]: `relay sample`, generate realistic stream events;
-//! - [`devbus`]: `relay bus`, a local Nakadi-compatible bus that prints events;
-//! - [`bench`]: `relay bench`, measure the mapping against native Rust and
-//!   the Python peer.
+//! The `relay` binary (`src/main.rs` and `src/cli/`, one file per
+//! subcommand) parses arguments and calls these. Only `aws`, `sources` and
+//! the CLI read the environment.
 
-pub mod bench;
+pub mod aws;
 pub mod config;
-pub mod devbus;
-pub mod intake;
-pub mod lambda;
-pub mod local_test;
+pub mod dev;
 pub mod modules;
 pub mod park;
 pub mod pipeline;
-pub mod poll;
-pub mod publish;
 pub mod redrive;
-pub mod sample;
+pub mod sinks;
+pub mod sources;
+pub mod validate;
+
 /// The WebAssembly host, from the engine crate.
 pub use relay_engine as transform;
 

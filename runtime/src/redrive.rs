@@ -18,15 +18,16 @@
 //! dead-letter queue. Unreadable messages are poison: reported and left
 //! alone, never a crash.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::park::registry::Registered;
-use crate::park::{Envelope, ParcelKind, ParkedMessage};
+use crate::park::{Envelope, ParcelKind, ParkError, ParkedMessage};
+use crate::pipeline::order::ItemQueues;
 use crate::pipeline::Relay;
-use crate::publish::{Delivery, Outbound, PublishStats};
+use crate::sinks::{Delivery, Outbound, PublishStats};
 use crate::transform::Event;
 
 /// A registered unit older than this has no message left anywhere (SQS
@@ -142,17 +143,20 @@ impl Work {
     }
 }
 
-/// One item's messages in this run, in stream order.
-struct ItemRun {
-    item: Option<String>,
-    queue: VecDeque<Work>,
-    /// The item's registered units not yet delivered, lowest first.
-    registered: Vec<Registered>,
+/// The messages of this run per item, in stream order (queue `q` is one
+/// item's), with what the registry says of each item.
+#[derive(Default)]
+struct Runs {
+    queues: ItemQueues<Work>,
+    /// Per queue: its item, when known.
+    items: Vec<Option<String>>,
+    /// Per queue: the item's registered units not yet delivered, lowest first.
+    registered: Vec<Vec<Registered>>,
 }
 
 impl Relay {
     /// Drains the parking lot back to the bus.
-    pub async fn redrive(&mut self, options: &RedriveOptions) -> anyhow::Result<RedriveSummary> {
+    pub async fn redrive(&mut self, options: &RedriveOptions) -> Result<RedriveSummary, ParkError> {
         let started = Instant::now();
         let deadline = started + options.time_budget;
         for route in self.routes.values_mut() {
@@ -177,38 +181,36 @@ impl Relay {
         // Per item, its messages in stream order.
         let mut order: Vec<usize> = (0..messages.len()).collect();
         order.sort_by(|&a, &b| messages[a].unit().cmp(&messages[b].unit()));
-        let mut runs: Vec<ItemRun> = Vec::new();
-        let mut slots: HashMap<String, usize> = HashMap::new();
+        let mut runs = Runs::default();
         for m in order {
-            let key = match messages[m].item() {
-                Some(item) => item.to_owned(),
-                None => format!("message:{}", messages[m].id),
+            let q = match messages[m].item() {
+                Some(item) => runs.queues.push(item, Work::Message(m)),
+                None => runs.queues.push_alone(Work::Message(m)),
             };
-            let slot = *slots.entry(key).or_insert_with(|| {
-                runs.push(ItemRun {
-                    item: messages[m].item().map(str::to_owned),
-                    queue: VecDeque::new(),
-                    registered: Vec::new(),
-                });
-                runs.len() - 1
-            });
-            runs[slot].queue.push_back(Work::Message(m));
+            if q == runs.items.len() {
+                runs.items.push(messages[m].item().map(str::to_owned));
+                runs.registered.push(Vec::new());
+            }
         }
 
         // The registry says which unit of each item may go next.
         let registry_in_use = self.registry.is_some();
         if let Some(registry) = &self.registry {
-            let items: Vec<&str> = runs
-                .iter()
-                .filter(|run| run.queue.iter().any(|w| messages[w.message()].registered()))
-                .filter_map(|run| run.item.as_deref())
+            let has_registered = |runs: &Runs, q: usize| {
+                runs.queues
+                    .iter(q)
+                    .any(|w| messages[w.message()].registered())
+            };
+            let items: Vec<&str> = (0..runs.queues.len())
+                .filter(|&q| has_registered(&runs, q))
+                .filter_map(|q| runs.items[q].as_deref())
                 .collect();
             if !items.is_empty() {
                 match registry.lookup(&items, deadline).await {
                     Ok(mut found) => {
-                        for run in runs.iter_mut() {
-                            if let Some(item) = &run.item {
-                                run.registered = found.remove(item).unwrap_or_default();
+                        for q in 0..runs.queues.len() {
+                            if let Some(item) = &runs.items[q] {
+                                runs.registered[q] = found.remove(item).unwrap_or_default();
                             }
                         }
                     }
@@ -218,9 +220,16 @@ impl Relay {
                         tracing::warn!(
                             "cannot read the parked-items registry; registered messages wait: {e}"
                         );
-                        for run in runs.iter_mut() {
-                            if run.queue.iter().any(|w| messages[w.message()].registered()) {
-                                block(run, &messages, &mut verdicts, options.retry_base, options);
+                        for q in 0..runs.queues.len() {
+                            if has_registered(&runs, q) {
+                                block(
+                                    &mut runs,
+                                    q,
+                                    &messages,
+                                    &mut verdicts,
+                                    options.retry_base,
+                                    options,
+                                );
                             }
                         }
                     }
@@ -229,18 +238,15 @@ impl Relay {
         }
 
         // Publishing stops in time to settle (delete, unregister, postpone).
-        let publish_until = deadline
-            - self
-                .publisher
-                .deadline_margin()
-                .min(options.time_budget / 3);
+        let publish_until = deadline - self.sink.deadline_margin().min(options.time_budget / 3);
         let mut stats = PublishStats::default();
         let mut wave_number = 0;
         loop {
             // Bring each item's head to a unit that can be published now.
-            for run in runs.iter_mut() {
+            for q in 0..runs.queues.len() {
                 self.prepare_head(
-                    run,
+                    &mut runs,
+                    q,
                     &messages,
                     &mut verdicts,
                     options,
@@ -250,11 +256,7 @@ impl Relay {
                 )
                 .await;
             }
-            let wave: Vec<(usize, Work)> = runs
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(r, run)| run.queue.pop_front().map(|work| (r, work)))
-                .collect();
+            let wave: Vec<(usize, Work)> = runs.queues.wave();
             if wave.is_empty() {
                 break;
             }
@@ -281,17 +283,16 @@ impl Relay {
             let flow_id = format!("redrive-{}-{wave_number}", std::process::id());
             wave_number += 1;
             let deliveries = self
-                .publisher
+                .sink
                 .publish(&outbound, publish_until, &flow_id, &mut stats)
                 .await;
             let mut finished: Vec<(usize, usize)> = Vec::new();
             for ((r, work), delivery) in wave.into_iter().zip(deliveries) {
                 let m = work.message();
-                let run = &mut runs[r];
                 match delivery {
                     Delivery::Published => {
                         let last_of_message =
-                            !matches!(run.queue.front(), Some(Work::Derived(n, _)) if *n == m);
+                            !matches!(runs.queues.front(r), Some(Work::Derived(n, _)) if *n == m);
                         match work {
                             Work::Message(_) => summary.republished += 1,
                             Work::Derived(..) => {
@@ -311,13 +312,20 @@ impl Relay {
                             "parked event still cannot be published: {reason}"
                         );
                         verdicts[m] = Verdict::Later(later(&messages[m]));
-                        block(run, &messages, &mut verdicts, later(&messages[m]), options);
+                        block(
+                            &mut runs,
+                            r,
+                            &messages,
+                            &mut verdicts,
+                            later(&messages[m]),
+                            options,
+                        );
                     }
                 }
             }
             // Unregister before the next unit of the item may go.
             for (r, m) in finished {
-                self.finish(&mut runs[r], m, &messages, &mut verdicts, options, deadline)
+                self.finish(&mut runs, r, m, &messages, &mut verdicts, options, deadline)
                     .await;
             }
         }
@@ -374,7 +382,8 @@ impl Relay {
     #[allow(clippy::too_many_arguments)]
     async fn prepare_head(
         &mut self,
-        run: &mut ItemRun,
+        runs: &mut Runs,
+        q: usize,
         messages: &[ParkedMessage],
         verdicts: &mut [Verdict],
         options: &RedriveOptions,
@@ -382,7 +391,7 @@ impl Relay {
         deadline: Instant,
         summary: &mut RedriveSummary,
     ) {
-        while let Some(&Work::Message(m)) = run.queue.front() {
+        while let Some(&Work::Message(m)) = runs.queues.front(q) {
             let message = &messages[m];
             let envelope = match &message.envelope {
                 Err(unreadable) if unreadable.retriable => {
@@ -393,8 +402,8 @@ impl Relay {
                     );
                     let hide = backoff(message, options);
                     verdicts[m] = Verdict::Later(hide);
-                    run.queue.pop_front();
-                    block(run, messages, verdicts, hide, options);
+                    runs.queues.pop_front(q);
+                    block(runs, q, messages, verdicts, hide, options);
                     return;
                 }
                 Err(unreadable) => {
@@ -404,8 +413,15 @@ impl Relay {
                         unreadable.reason
                     );
                     verdicts[m] = Verdict::Poison;
-                    run.queue.pop_front();
-                    block(run, messages, verdicts, options.visibility_timeout, options);
+                    runs.queues.pop_front(q);
+                    block(
+                        runs,
+                        q,
+                        messages,
+                        verdicts,
+                        options.visibility_timeout,
+                        options,
+                    );
                     return;
                 }
                 Ok(envelope) => envelope,
@@ -418,20 +434,26 @@ impl Relay {
                     "parked message keeps failing; left for the dead-letter queue"
                 );
                 verdicts[m] = Verdict::Poison;
-                run.queue.pop_front();
-                block(run, messages, verdicts, options.visibility_timeout, options);
+                runs.queues.pop_front(q);
+                block(
+                    runs,
+                    q,
+                    messages,
+                    verdicts,
+                    options.visibility_timeout,
+                    options,
+                );
                 return;
             }
-            if registry_in_use && envelope.registered && run.item.is_some() {
+            if registry_in_use && envelope.registered && runs.items[q].is_some() {
                 let unit = envelope.unit();
-                let item = run.item.clone().unwrap_or_default();
+                let item = runs.items[q].clone().unwrap_or_default();
                 // Units registered longer ago than any message can live have none.
-                while run
-                    .registered
+                while runs.registered[q]
                     .first()
                     .is_some_and(|r| r.unit < unit && is_orphan(r))
                 {
-                    let orphan = run.registered[0].unit.clone();
+                    let orphan = runs.registered[q][0].unit.clone();
                     tracing::error!(item, unit = %orphan, "a registered unit has had no message for longer than SQS keeps one; it no longer holds its item back");
                     match self
                         .registry
@@ -441,7 +463,7 @@ impl Relay {
                         .await
                     {
                         Ok(()) => {
-                            run.registered.remove(0);
+                            runs.registered[q].remove(0);
                         }
                         Err(e) => {
                             tracing::warn!(item, "cannot unregister an orphaned unit: {e}");
@@ -449,16 +471,15 @@ impl Relay {
                         }
                     }
                 }
-                let known = run.registered.iter().any(|r| r.unit == unit);
+                let known = runs.registered[q].iter().any(|r| r.unit == unit);
                 if !known && !parked_long_ago(envelope) {
                     tracing::info!(message_id = message.id, unit = %unit, "parked message was delivered before; deleting the duplicate");
                     verdicts[m] = Verdict::Duplicate;
-                    run.queue.pop_front();
+                    runs.queues.pop_front(q);
                     continue;
                 }
                 if known
-                    && run
-                        .registered
+                    && runs.registered[q]
                         .first()
                         .is_some_and(|lowest| lowest.unit != unit)
                 {
@@ -466,7 +487,7 @@ impl Relay {
                     // run (hidden, failing elsewhere, in the dead-letter queue).
                     tracing::info!(message_id = message.id, unit = %unit, "an earlier parked change of the item is not in this run; waiting for it");
                     let hide = backoff(message, options);
-                    block(run, messages, verdicts, hide, options);
+                    block(runs, q, messages, verdicts, hide, options);
                     return;
                 }
             }
@@ -479,18 +500,18 @@ impl Relay {
             }
             match self.retransform(envelope) {
                 Ok(events) if events.is_empty() => {
-                    run.queue.pop_front();
+                    runs.queues.pop_front(q);
                     summary.retransformed += 1;
-                    self.finish(run, m, messages, verdicts, options, deadline)
+                    self.finish(runs, q, m, messages, verdicts, options, deadline)
                         .await;
                     if verdicts[m] != Verdict::Published {
                         return;
                     }
                 }
                 Ok(events) => {
-                    run.queue.pop_front();
+                    runs.queues.pop_front(q);
                     for event in events.into_iter().rev() {
-                        run.queue.push_front(Work::Derived(m, event));
+                        runs.queues.push_front(q, Work::Derived(m, event));
                     }
                     return;
                 }
@@ -501,8 +522,8 @@ impl Relay {
                     );
                     let hide = backoff(message, options);
                     verdicts[m] = Verdict::Later(hide);
-                    run.queue.pop_front();
-                    block(run, messages, verdicts, hide, options);
+                    runs.queues.pop_front(q);
+                    block(runs, q, messages, verdicts, hide, options);
                     return;
                 }
             }
@@ -511,9 +532,11 @@ impl Relay {
 
     /// A message's content was all published: unregister its unit (so the
     /// item's next one may go); it is deleted with the others at the end.
+    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &mut self,
-        run: &mut ItemRun,
+        runs: &mut Runs,
+        q: usize,
         m: usize,
         messages: &[ParkedMessage],
         verdicts: &mut [Verdict],
@@ -521,10 +544,10 @@ impl Relay {
         deadline: Instant,
     ) {
         let message = &messages[m];
-        let registered = message.registered() && run.item.is_some();
+        let registered = message.registered() && runs.items[q].is_some();
         if let (Some(registry), true) = (&self.registry, registered) {
             let unit = message.unit().expect("readable messages have a unit");
-            let item = run.item.as_deref().expect("checked");
+            let item = runs.items[q].as_deref().expect("checked");
             // The budget's end is no reason to leave a published unit
             // registered: allow the call a few seconds past it.
             let until = deadline.max(Instant::now() + Duration::from_secs(5));
@@ -539,10 +562,10 @@ impl Relay {
                 );
                 let hide = backoff(message, options);
                 verdicts[m] = Verdict::Later(hide);
-                block(run, messages, verdicts, hide, options);
+                block(runs, q, messages, verdicts, hide, options);
                 return;
             }
-            run.registered.retain(|r| r.unit != unit);
+            runs.registered[q].retain(|r| r.unit != unit);
         }
         verdicts[m] = Verdict::Published;
     }
@@ -550,7 +573,7 @@ impl Relay {
     /// Counts what is parked without changing it: messages are received
     /// and made visible again at once (each receive still counts towards the
     /// dead-letter queue's `maxReceiveCount`).
-    pub async fn parked_report(&self, options: &RedriveOptions) -> anyhow::Result<ParkedReport> {
+    pub async fn parked_report(&self, options: &RedriveOptions) -> Result<ParkedReport, ParkError> {
         let messages = self
             .lot
             .receive(
@@ -616,13 +639,14 @@ impl Relay {
 /// Marks every message left in an item's queue to wait: hidden at least as
 /// long as the one they wait behind, so none becomes visible before it.
 fn block(
-    run: &mut ItemRun,
+    runs: &mut Runs,
+    q: usize,
     messages: &[ParkedMessage],
     verdicts: &mut [Verdict],
     behind: Duration,
     options: &RedriveOptions,
 ) {
-    for work in run.queue.drain(..) {
+    for work in runs.queues.drain(q).collect::<Vec<_>>() {
         let m = work.message();
         if verdicts[m] == Verdict::Pending {
             verdicts[m] = match is_poison(&messages[m], options) {

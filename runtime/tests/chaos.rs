@@ -27,15 +27,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use relay::config::{BusConfig, InvocationConfig, RetryConfig};
+use relay::config::{InvocationConfig, NakadiConfig, RetryConfig};
 use relay::park::envelope::{decode, encode, to_json, Stored};
 use relay::park::registry::Registered;
 use relay::park::{
     Envelope, ParkError, ParkedMessage, ParkingLot, Registry, RegistryError, UnitId,
 };
 use relay::pipeline::Relay;
-use relay::publish::Publisher;
 use relay::redrive::RedriveOptions;
+use relay::sinks::nakadi::NakadiSink;
 use relay::transform::{Limits, TransformEngine, TransformModule};
 use serde_json::{json, Value};
 use support::nakadi::{FakeNakadi, Fault};
@@ -397,7 +397,7 @@ impl World {
                 Limits::default(),
             )
             .expect("instantiate");
-        let bus = BusConfig {
+        let bus = NakadiConfig {
             url: self.nakadi.url(),
             token_file: None,
             request_timeout: Duration::from_millis(150),
@@ -414,7 +414,7 @@ impl World {
         };
         Relay::assemble(
             [("orders".to_owned(), instance)].into(),
-            Publisher::new(&bus, retry).expect("publisher"),
+            Box::new(NakadiSink::new(&bus, retry).expect("the Nakadi sink")),
             Box::new(lot.clone()),
             Some(Box::new(registry.clone())),
             InvocationConfig::default(),

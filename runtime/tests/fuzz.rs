@@ -80,7 +80,7 @@ fn decode(bytes: &[u8]) {
         records.iter().flatten().for_each(well_formed);
     }
     if let Ok(event) = serde_json::from_str::<Box<RawValue>>(&text) {
-        if let Ok(batch) = relay::intake::split(&event) {
+        if let Ok(batch) = relay::pipeline::intake::split(&event) {
             for incoming in &batch {
                 // The label is what logs and the response use.
                 assert!(!incoming.label().is_empty());

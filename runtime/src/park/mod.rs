@@ -8,12 +8,14 @@
 //!   it), which keeps an item's newer changes behind its parked ones across
 //!   batches and re-drive runs.
 
+mod config;
 pub mod envelope;
 pub mod registry;
 mod sqs;
 
 use std::time::{Duration, Instant};
 
+pub use config::{FallbackConfig, RawFallback, RawRegistry, RegistryConfig};
 pub use envelope::{Envelope, ParcelKind, Part, UnitId, ENVELOPE_VERSION};
 pub use registry::{DynamoRegistry, Registry, RegistryError};
 pub use sqs::{ClaimCheck, SqsLot};

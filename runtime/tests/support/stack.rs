@@ -259,7 +259,7 @@ impl Drop for Stack {
 
 /// A generated batch of `count` records of table `orders`.
 pub fn sample(count: usize, seed: u64) -> Value {
-    relay::sample::generate(&relay::sample::SampleOptions {
+    relay::dev::sample::generate(&relay::dev::sample::SampleOptions {
         count,
         seed,
         ..Default::default()

@@ -1,64 +1,28 @@
-//! The publish stage: send events to the bus in batches per event type,
-//! retry what may succeed later, and say what must be parked.
+//! The Nakadi sink: events go to `POST /event-types/{name}/events`, one
+//! request per event type and batch (Nakadi's rule), with retries; what
+//! Nakadi would refuse (an invalid event type name, an event over its size
+//! limit) is never sent but parked with the reason.
+//!
+//! - `config`: `[bus]`, [`NakadiConfig`];
+//! - `client`: the HTTP requests, the token, the path segment;
+//! - `classify`: what an answer means for each event.
 
-mod nakadi;
-mod retry;
+mod classify;
+mod client;
+mod config;
 
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
-pub use nakadi::{classify, BatchResult, ItemStatus, NakadiClient};
-pub use retry::Backoff;
+pub use classify::{classify, BatchResult, ItemStatus};
+pub use client::{path_segment, NakadiClient};
+pub use config::{NakadiConfig, RawNakadi};
 
-use crate::config::{BusConfig, RetryConfig};
+use super::{Backoff, Delivery, Outbound, PublishStats, RetryConfig, Sink};
 
-/// One event to publish.
-#[derive(Debug, Clone, Copy)]
-pub struct Outbound<'a> {
-    /// The event type (Nakadi event type name).
-    pub event_type: &'a str,
-    /// The event body.
-    pub body: &'a RawValue,
-    /// The partition/ordering key, if the transform set one.
-    pub key: Option<&'a str>,
-}
-
-impl<'a> From<&'a crate::transform::Event> for Outbound<'a> {
-    fn from(event: &'a crate::transform::Event) -> Self {
-        Outbound {
-            event_type: &event.event_type,
-            body: &event.body,
-            key: event.key.as_deref(),
-        }
-    }
-}
-
-/// What became of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// The bus acknowledged it.
-    Published,
-    /// It could not be published: park it.
-    Park {
-        /// Requests that carried it.
-        attempts: u32,
-        /// The last reason it was not published.
-        reason: String,
-    },
-}
-
-/// Counters of the publish stage for one invocation.
-#[derive(Debug, Default, Clone)]
-pub struct PublishStats {
-    /// Requests sent to the bus.
-    pub attempts: u64,
-    /// Latency of each request.
-    pub latencies: Vec<Duration>,
-}
-
-/// Publishes with retries, exponential backoff and full jitter.
-pub struct Publisher {
+/// Publishes to Nakadi with retries, exponential backoff and full jitter.
+pub struct NakadiSink {
     client: NakadiClient,
     retry: RetryConfig,
     batch_max_events: usize,
@@ -66,77 +30,16 @@ pub struct Publisher {
     max_event_bytes: usize,
 }
 
-impl Publisher {
-    /// A publisher for the configured bus.
-    pub fn new(bus: &BusConfig, retry: RetryConfig) -> anyhow::Result<Self> {
-        Ok(Publisher {
+impl NakadiSink {
+    /// A sink for the configured bus.
+    pub fn new(bus: &NakadiConfig, retry: RetryConfig) -> Result<Self, reqwest::Error> {
+        Ok(NakadiSink {
             client: NakadiClient::new(bus)?,
             retry,
             batch_max_events: bus.batch_max_events,
             batch_max_bytes: bus.batch_max_bytes,
             max_event_bytes: bus.max_event_bytes,
         })
-    }
-
-    /// How long before the invocation deadline publishing stops.
-    pub fn deadline_margin(&self) -> Duration {
-        Duration::from_millis(self.retry.deadline_margin_ms)
-    }
-
-    /// The timeout of one publishing request.
-    pub fn request_timeout(&self) -> Duration {
-        self.client.timeout()
-    }
-
-    /// Publishes `events`, giving up at `until` (the caller keeps its own
-    /// margin after it to park the rest). Returns one [`Delivery`] per
-    /// event, in order.
-    pub async fn publish(
-        &self,
-        events: &[Outbound<'_>],
-        until: Instant,
-        flow_id: &str,
-        stats: &mut PublishStats,
-    ) -> Vec<Delivery> {
-        let mut deliveries: Vec<Option<Delivery>> = vec![None; events.len()];
-        // What the bus would refuse is never sent: parked with the reason.
-        for (i, event) in events.iter().enumerate() {
-            // Parked envelopes come back from a queue: checked again here.
-            let refusal = if let Err(why) = crate::transform::check_event_type(event.event_type) {
-                Some(format!(
-                    "the event type {:?} {why}",
-                    event.event_type.chars().take(100).collect::<String>()
-                ))
-            } else if event.body.get().len() > self.max_event_bytes {
-                Some(format!(
-                    "the event is {} bytes, over the bus's limit of {} bytes per event",
-                    event.body.get().len(),
-                    self.max_event_bytes
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = refusal {
-                deliveries[i] = Some(Delivery::Park {
-                    attempts: 0,
-                    reason,
-                });
-            }
-        }
-        let sendable: Vec<bool> = deliveries.iter().map(Option::is_none).collect();
-        for chunk in self.chunks(events, &sendable) {
-            self.publish_chunk(events, &chunk, until, flow_id, stats, &mut deliveries)
-                .await;
-        }
-        deliveries
-            .into_iter()
-            .map(|d| {
-                d.unwrap_or(Delivery::Park {
-                    attempts: 0,
-                    reason: "not attempted".into(),
-                })
-            })
-            .collect()
     }
 
     /// Groups event indices per event type (in order of first appearance)
@@ -286,5 +189,73 @@ impl Publisher {
                 }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for NakadiSink {
+    fn name(&self) -> &str {
+        "nakadi"
+    }
+
+    /// How long before the invocation deadline publishing stops.
+    fn deadline_margin(&self) -> Duration {
+        Duration::from_millis(self.retry.deadline_margin_ms)
+    }
+
+    /// The timeout of one publishing request.
+    fn request_timeout(&self) -> Duration {
+        self.client.timeout()
+    }
+
+    /// Publishes `events`, giving up at `until` (the caller keeps its own
+    /// margin after it to park the rest). Returns one [`Delivery`] per
+    /// event, in order.
+    async fn publish(
+        &self,
+        events: &[Outbound<'_>],
+        until: Instant,
+        flow_id: &str,
+        stats: &mut PublishStats,
+    ) -> Vec<Delivery> {
+        let mut deliveries: Vec<Option<Delivery>> = vec![None; events.len()];
+        // What the bus would refuse is never sent: parked with the reason.
+        for (i, event) in events.iter().enumerate() {
+            // Parked envelopes come back from a queue: checked again here.
+            let refusal = if let Err(why) = crate::transform::check_event_type(event.event_type) {
+                Some(format!(
+                    "the event type {:?} {why}",
+                    event.event_type.chars().take(100).collect::<String>()
+                ))
+            } else if event.body.get().len() > self.max_event_bytes {
+                Some(format!(
+                    "the event is {} bytes, over the bus's limit of {} bytes per event",
+                    event.body.get().len(),
+                    self.max_event_bytes
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                deliveries[i] = Some(Delivery::Park {
+                    attempts: 0,
+                    reason,
+                });
+            }
+        }
+        let sendable: Vec<bool> = deliveries.iter().map(Option::is_none).collect();
+        for chunk in self.chunks(events, &sendable) {
+            self.publish_chunk(events, &chunk, until, flow_id, stats, &mut deliveries)
+                .await;
+        }
+        deliveries
+            .into_iter()
+            .map(|d| {
+                d.unwrap_or(Delivery::Park {
+                    attempts: 0,
+                    reason: "not attempted".into(),
+                })
+            })
+            .collect()
     }
 }

@@ -14,62 +14,10 @@ use crate::config::Config;
 use crate::pipeline::{InvocationStats, Relay};
 use crate::redrive::RedriveOptions;
 
-/// The shared AWS configuration from the standard environment (`AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, credentials), with
-/// timeouts short enough for a Lambda invocation.
-async fn aws_config() -> aws_config::SdkConfig {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(12))
-        .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
-}
-
-/// Builds the SQS client from the standard AWS environment (`AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SQS`, credentials).
-pub async fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&aws_config().await)
-}
-
-/// Builds the S3 client (for transform modules in S3) from the standard AWS
-/// environment (`AWS_ENDPOINT_URL_S3` too).
-///
-/// With a custom endpoint (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` set,
-/// e.g. moto, MinIO or LocalStack) requests use path-style addressing
-/// (`http://host:port/bucket/key`): the default virtual-hosted style puts the
-/// bucket in the host name (`bucket.127.0.0.1`), which such endpoints cannot
-/// serve. Real S3 keeps the default.
-pub async fn s3_client() -> aws_sdk_s3::Client {
-    let shared = aws_config().await;
-    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    let config = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(custom_endpoint)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Builds the DynamoDB client (for the parked-items registry) from the
-/// standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` too).
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&aws_config().await)
-}
-
-/// Builds the DynamoDB Streams client (for `relay poll`) from the standard
-/// AWS environment (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS` too).
-pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    aws_sdk_dynamodbstreams::Client::new(&aws_config().await)
-}
-
 /// Runs the relay as a Lambda function until the runtime stops it.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let relay = Relay::init(&config).await?;
+    let relay = super::start(&config).await?;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "relay".into());
     tracing::info!(
         tables = config.tables.len(),

@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::{median_of, peak_rss_kib, BenchArgs};
-use crate::config::{
-    BusConfig, Config, FallbackConfig, InvocationConfig, RetryConfig, TableConfig,
+use relay::config::{
+    Config, FallbackConfig, InvocationConfig, ModulesConfig, NakadiConfig, RetryConfig, TableConfig,
 };
-use crate::devbus::{DevBus, DevBusOptions};
-use crate::modules::ModuleSource;
-use crate::pipeline::Relay;
-use crate::sample::{generate, SampleOptions};
-use crate::transform::{Limits, TransformEngine};
+use relay::dev::bus::{DevBus, DevBusOptions};
+use relay::dev::sample::{generate, SampleOptions};
+use relay::modules::ModuleSource;
+use relay::transform::{Limits, TransformEngine};
 
 /// Runs the end-to-end benchmark and prints its figures.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -48,7 +47,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     )?;
 
     let (latencies, events) = runtime.block_on(async {
-        let mut relay = Relay::init(&config).await?;
+        let mut relay = relay::sources::start(&config).await?;
         let mut latencies = Vec::new();
         let mut events = 0;
         let started = Instant::now();
@@ -133,7 +132,7 @@ async fn registry_cost(
     batch: &serde_json::value::RawValue,
 ) -> anyhow::Result<RegistryCost> {
     let table = "relay-bench-registry";
-    let client = crate::lambda::dynamodb_client().await;
+    let client = relay::aws::Clients::from_env().await.dynamodb;
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
@@ -157,11 +156,11 @@ async fn registry_cost(
         .await
         .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     let mut with_registry = config.clone();
-    with_registry.registry = Some(crate::config::RegistryConfig {
+    with_registry.registry = Some(relay::config::RegistryConfig {
         table: table.into(),
     });
-    let mut plain = Relay::init(config).await?;
-    let mut registered = Relay::init(&with_registry).await?;
+    let mut plain = relay::sources::start(config).await?;
+    let mut registered = relay::sources::start(&with_registry).await?;
     let (mut with, mut without, mut lookups) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs_f64(args.seconds) || with.len() < 5 {
@@ -245,7 +244,7 @@ pub fn probe(config_path: &Path, batch: Option<&Path>, invocations: usize) -> an
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut relay = Relay::init(&config).await?;
+        let mut relay = relay::sources::start(&config).await?;
         println!("ready");
         if invocations > 0 {
             let text = std::fs::read_to_string(batch.context("--probe-batch")?)?;
@@ -328,7 +327,7 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
         limits: Limits::default(),
     };
     Config {
-        bus: BusConfig {
+        bus: NakadiConfig {
             url: url.into(),
             token_file: None,
             request_timeout: Duration::from_secs(10),
@@ -346,11 +345,13 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
         registry: None,
         invocation: InvocationConfig::default(),
         // The bench compiled these artifacts itself into its scratch folder.
-        trusted_artifact_dirs: modules[0]
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect(),
+        modules: ModulesConfig {
+            trusted_artifact_dirs: modules[0]
+                .parent()
+                .map(Path::to_path_buf)
+                .into_iter()
+                .collect(),
+        },
         tables: [
             (
                 "orders".to_owned(),
@@ -397,7 +398,7 @@ fn cold_starts(config: &Path) -> anyhow::Result<(Duration, usize)> {
     for _ in 0..7 {
         let started = Instant::now();
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["bench", "--probe"])
+            .arg("--probe")
             .arg(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -417,7 +418,7 @@ fn cold_starts(config: &Path) -> anyhow::Result<(Duration, usize)> {
 
 fn rss_child(config: &Path, batch: &Path) -> anyhow::Result<u64> {
     let out = Command::new(std::env::current_exe()?)
-        .args(["bench", "--probe"])
+        .arg("--probe")
         .arg(config)
         .arg("--probe-batch")
         .arg(batch)

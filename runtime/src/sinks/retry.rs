@@ -2,7 +2,49 @@
 
 use std::time::Duration;
 
-use crate::config::RetryConfig;
+use serde::Deserialize;
+
+use crate::validate::Invalid;
+
+/// Retries with exponential backoff and full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per event before it is parked (the first try included).
+    pub max_attempts: u32,
+    /// Backoff ceiling of the first retry, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Backoff ceiling of later retries, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Stop publishing this long before the invocation deadline, to leave
+    /// time to park what is left, in milliseconds.
+    pub deadline_margin_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 2_000,
+            deadline_margin_ms: 3_000,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Checks the values.
+    pub fn validate(self) -> Result<RetryConfig, Invalid> {
+        if self.max_attempts == 0 {
+            return Err(Invalid::new(
+                "retry.max_attempts",
+                "must be at least 1 (the first try counts)",
+                "[retry] max_attempts = 5",
+            ));
+        }
+        Ok(self)
+    }
+}
 
 /// When to try again and how long to wait first.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! `relay bench`: figures for the mapping stage, measured against peers in
+//! `relay-bench`: figures for the mapping stage, measured against peers in
 //! the same run (this machine is shared and noisy: read the ratios).
 //!
 //! Paths measured on one `relay sample` batch, each doing decode → transform
@@ -16,15 +16,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use relay_sdk::Transform as _;
 
-use crate::local_test::output_line;
-use crate::sample::{generate, SampleOptions};
-use crate::transform::{Event, Limits, TransformEngine};
+use clap::Parser as _;
+use relay::dev::sample::{generate, SampleOptions};
+use relay::dev::test::output_line;
+use relay::transform::{Event, Limits, TransformEngine};
 
 /// Settings the benchmark hands to `data-change`.
 const SETTINGS: &str = r#"{"data_type":"payment-order","event_type":"payment-order.changed"}"#;
 
-/// Arguments of `relay bench`.
-#[derive(Debug, clap::Args)]
+/// Measures the relay against native Rust and the Python peer, in one run,
+/// and prints the figures and ratios (nothing is asserted).
+#[derive(Debug, clap::Parser)]
+#[command(name = "relay-bench", version, about, long_about = None)]
 pub struct BenchArgs {
     /// Records in the sample batch (`relay sample --count`).
     #[arg(long, default_value_t = 1000)]
@@ -60,6 +63,25 @@ pub struct BenchArgs {
     /// Internal: invocations the probe runs before reporting its peak RSS.
     #[arg(long, hide = true, default_value_t = 0)]
     pub probe_invocations: usize,
+}
+
+/// The relay allocates and frees many small JSON values per record, as in
+/// the `relay` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    let args = BenchArgs::parse();
+    if std::env::var_os("RELAY_PERFMAP").is_some() {
+        relay::transform::enable_perf_map();
+    }
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs the benchmark and prints its figures on stdout.
@@ -245,7 +267,7 @@ fn rss_probe(args: &BenchArgs, artifact: &Path) -> anyhow::Result<()> {
     let mut instance = module.instantiate(SETTINGS, Limits::default())?;
     for _ in 0..10 {
         // The production path: each record parsed and decoded on its own.
-        for incoming in crate::intake::split(&event)? {
+        for incoming in relay::pipeline::intake::split(&event)? {
             for event in instance.transform(&incoming.decoded?)? {
                 std::hint::black_box(output_line(&event));
             }
@@ -257,7 +279,6 @@ fn rss_probe(args: &BenchArgs, artifact: &Path) -> anyhow::Result<()> {
 
 fn rss_in_child(artifact: &Path, batch: &Path) -> anyhow::Result<u64> {
     let out = Command::new(std::env::current_exe()?)
-        .arg("bench")
         .arg("--rss-probe")
         .arg(artifact)
         .arg("--probe-batch")

@@ -1,0 +1,62 @@
+//! The AWS SDK clients, built once from the standard environment
+//! (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_<SERVICE>`), with timeouts short enough for a Lambda
+//! invocation. Nothing else in the relay builds a client.
+
+use std::time::Duration;
+
+/// The clients the relay uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// SQS: the fallback queue.
+    pub sqs: aws_sdk_sqs::Client,
+    /// S3: transform modules and claim checks.
+    pub s3: aws_sdk_s3::Client,
+    /// DynamoDB: the parked-items registry.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Clients {
+    /// Builds every client from one shared configuration (no network call).
+    pub async fn from_env() -> Clients {
+        let shared = shared().await;
+        Clients {
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            s3: s3_client(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+        }
+    }
+}
+
+/// The DynamoDB Streams client (for `relay poll`).
+pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::new(&shared().await)
+}
+
+async fn shared() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
+/// The S3 client. With a custom endpoint (`AWS_ENDPOINT_URL_S3` or
+/// `AWS_ENDPOINT_URL` set, e.g. moto, MinIO or LocalStack) requests use
+/// path-style addressing (`http://host:port/bucket/key`): the default
+/// virtual-hosted style puts the bucket in the host name
+/// (`bucket.127.0.0.1`), which such endpoints cannot serve. Real S3 keeps
+/// the default.
+fn s3_client(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let config = aws_sdk_s3::config::Builder::from(shared)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

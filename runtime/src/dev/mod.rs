@@ -1,0 +1,9 @@
+//! Tools for trying the relay and testing transforms locally:
+//!
+//! - [`test`]: `relay test`, a transform over sample records;
+//! - [`sample`]: `relay sample`, realistic stream events;
+//! - [`bus`]: `relay bus`, a local Nakadi-compatible bus that prints events.
+
+pub mod bus;
+pub mod sample;
+pub mod test;
