@@ -693,28 +693,12 @@ fn age_bucket(parked_at: &str, now_ms: u64) -> String {
     }
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` as written by the fallback stage.
+/// Parses an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS.mmmZ` as the park stage
+/// writes it) to milliseconds since the epoch.
 fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b.get(19) == Some(&b'.') {
-        num(20..23)?
-    } else {
-        0
-    };
-    // Days from civil (Howard Hinnant).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms).ok()
+    use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
+    let at = DateTime::from_str(text, DateTimeFormat::DateTime).ok()?;
+    u64::try_from(at.to_millis().ok()?).ok()
 }
 
 #[cfg(test)]
