@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::park::envelope::parse_rfc3339_ms;
 use crate::park::registry::Registered;
 use crate::park::{Envelope, ParcelKind, ParkError, ParkedMessage};
 use crate::pipeline::order::ItemQueues;
@@ -679,7 +680,8 @@ fn is_orphan(registered: &Registered) -> bool {
 /// cleared as an orphan while it sat in a dead-letter queue, so it is
 /// published rather than taken for a duplicate.
 fn parked_long_ago(envelope: &Envelope) -> bool {
-    parse_rfc3339_ms(&envelope.parked_at)
+    envelope
+        .parked_at_ms()
         .is_some_and(|at| crate::unix_ms().saturating_sub(at) > ORPHAN_AGE.as_millis() as u64)
 }
 
@@ -691,14 +693,6 @@ fn age_bucket(parked_at: &str, now_ms: u64) -> String {
         Some(s) if s < 7 * 86_400 => "1 – 7 days".into(),
         Some(_) => "> 7 days".into(),
     }
-}
-
-/// Parses an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS.mmmZ` as the park stage
-/// writes it) to milliseconds since the epoch.
-fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
-    let at = DateTime::from_str(text, DateTimeFormat::DateTime).ok()?;
-    u64::try_from(at.to_millis().ok()?).ok()
 }
 
 #[cfg(test)]

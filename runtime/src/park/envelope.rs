@@ -88,6 +88,11 @@ impl Envelope {
         UnitId::new(self.sequence_number.as_deref(), part, content)
     }
 
+    /// When it was parked, in milliseconds since the epoch.
+    pub fn parked_at_ms(&self) -> Option<u64> {
+        parse_rfc3339_ms(&self.parked_at)
+    }
+
     /// Checks that the envelope holds what its kind needs, so re-drive never
     /// trips over a forged or truncated message.
     pub fn validate(&self) -> Result<(), String> {
@@ -138,6 +143,14 @@ impl Envelope {
         }
         hex(&hash.finalize())
     }
+}
+
+/// Parses an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS.mmmZ` as the park stage
+/// writes it) to milliseconds since the epoch.
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
+    let at = DateTime::from_str(text, DateTimeFormat::DateTime).ok()?;
+    u64::try_from(at.to_millis().ok()?).ok()
 }
 
 /// Which part of a record a unit is.
