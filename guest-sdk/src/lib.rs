@@ -4,8 +4,8 @@
 //! Relay reads DynamoDB Streams, decodes each record to plain JSON (numbers
 //! keep their exact digits) and hands it to the table's transform, a
 //! WebAssembly component implementing the `relay:transform` WIT world
-//! (`guest-sdk/wit/transform.wit`). The transform returns zero or more
-//! [`Event`]s, which Relay publishes. A transform gets no files, network,
+//! (`wit/transform.wit` at the workspace root). The transform returns zero or
+//! more [`Event`]s, which Relay publishes. A transform gets no files, network,
 //! environment or clock; everything it needs is in the [`Record`] and its
 //! per-table settings.
 //!
@@ -173,12 +173,13 @@ pub use patch::json_patch;
 pub use record::{Image, ImageError, Operation, Record};
 pub use transform::Transform;
 
-/// Bindings generated from `wit/transform.wit`; used by [`export_transform!`].
+/// Bindings generated from the workspace's `wit/transform.wit`; used by
+/// [`export_transform!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "../wit",
         world: "transform",
         pub_export_macro: true,
         export_macro_name: "__export_transform_world",

@@ -50,7 +50,7 @@ pub use output::{check_event_type, MAX_EVENT_TYPE_LEN};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../guest-sdk/wit",
+        path: "../wit",
         world: "transform",
     });
 }
