@@ -54,11 +54,10 @@ const TYPE_KEYS: &str = "S, N, B, BOOL, NULL, M, L, SS, NS or BS";
 ///
 /// Decoding is deterministic: the same record always fails the same way, so
 /// such a record is parked with its raw JSON, never retried.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The record (or a part of it that must be an object) is some other kind
     /// of JSON value.
-    #[error("{what} is {found}, not a JSON object")]
     NotAnObject {
         /// What should have been an object, e.g. `the record`.
         what: &'static str,
@@ -66,10 +65,8 @@ pub enum DecodeError {
         found: &'static str,
     },
     /// A required field is absent or `null`.
-    #[error("the record has no `{0}` field")]
     MissingField(&'static str),
     /// A field is present but holds an unusable value.
-    #[error("the record's `{field}` field is invalid: {reason}")]
     BadField {
         /// The field, with its parent, e.g. `dynamodb.SequenceNumber`.
         field: &'static str,
@@ -77,16 +74,10 @@ pub enum DecodeError {
         reason: String,
     },
     /// `eventName` is none of `INSERT`, `MODIFY`, `REMOVE`.
-    #[error("the record's eventName {0:?} is not INSERT, MODIFY or REMOVE")]
     UnknownEventName(String),
     /// `eventSourceARN` does not name a DynamoDB table (stream).
-    #[error(
-        "the record's eventSourceARN {0:?} does not name a DynamoDB table stream \
-         (expected arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>)"
-    )]
     BadEventSourceArn(String),
     /// An attribute value cannot be decoded.
-    #[error("{} cannot be decoded: {reason}", describe_path(.path))]
     BadAttribute {
         /// Where the value sits, e.g. `NewImage.items[2].price`; empty for
         /// the value given to [`decode_value`] itself.
@@ -95,6 +86,32 @@ pub enum DecodeError {
         reason: String,
     },
 }
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnObject { what, found } => write!(f, "{what} is {found}, not a JSON object"),
+            Self::MissingField(field) => write!(f, "the record has no `{field}` field"),
+            Self::BadField { field, reason } => {
+                write!(f, "the record's `{field}` field is invalid: {reason}")
+            }
+            Self::UnknownEventName(name) => write!(
+                f,
+                "the record's eventName {name:?} is not INSERT, MODIFY or REMOVE"
+            ),
+            Self::BadEventSourceArn(arn) => write!(
+                f,
+                "the record's eventSourceARN {arn:?} does not name a DynamoDB table stream \
+                 (expected arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>)"
+            ),
+            Self::BadAttribute { path, reason } => {
+                write!(f, "{} cannot be decoded: {reason}", describe_path(path))
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl DecodeError {
     /// Always `false`: decoding the same bytes again gives the same answer.
@@ -113,21 +130,34 @@ fn describe_path(path: &str) -> String {
 
 /// Why the input as a whole is neither a Lambda DynamoDB Streams event nor a
 /// single stream record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
     /// The text is not JSON at all.
-    #[error("the input is not valid JSON: {0}")]
     NotJson(String),
     /// The event's `Records` field is not an array.
-    #[error("the event's `Records` field is {0}, not an array of stream records")]
     RecordsNotArray(&'static str),
     /// The JSON has neither accepted shape.
-    #[error(
-        "the input is {0}, but neither a Lambda DynamoDB Streams event \
-         ({{\"Records\": [...]}}) nor a single stream record (an object with a \"dynamodb\" field)"
-    )]
     UnknownShape(&'static str),
 }
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson(reason) => write!(f, "the input is not valid JSON: {reason}"),
+            Self::RecordsNotArray(found) => write!(
+                f,
+                "the event's `Records` field is {found}, not an array of stream records"
+            ),
+            Self::UnknownShape(found) => write!(
+                f,
+                "the input is {found}, but neither a Lambda DynamoDB Streams event \
+                 ({{\"Records\": [...]}}) nor a single stream record (an object with a \"dynamodb\" field)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
 
 impl InputError {
     /// Always `false`: the same input fails the same way.
