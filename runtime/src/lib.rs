@@ -6,7 +6,7 @@
 //! A record flows one way through these stages:
 //!
 //! - decode: DynamoDB AttributeValue JSON to plain JSON, one record at a
-//!   time (`relay_sdk::dynamodb`, shared with transform authors' tests so
+//!   time (`relay_record::dynamodb`, shared with transform authors' tests so
 //!   that fixtures decode exactly as in production);
 //! - [`transform`]: the table's WebAssembly component maps a record to zero or
 //!   more events, sandboxed under a CPU budget, a memory cap over the whole

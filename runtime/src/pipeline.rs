@@ -579,7 +579,7 @@ impl Relay {
         deadline: Instant,
         stats: &mut InvocationStats,
     ) {
-        let parked_at = relay_sdk::format_rfc3339_millis(crate::unix_ms());
+        let parked_at = relay_record::format_rfc3339_millis(crate::unix_ms());
         let mut places: Vec<(usize, usize)> = Vec::new();
         for (r, m) in mapped.iter().enumerate() {
             places.extend(
@@ -852,7 +852,7 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_sdk::dynamodb::DecodeError;
+    use relay_record::dynamodb::DecodeError;
 
     fn incoming(index: usize, seq: Option<&str>) -> Incoming {
         Incoming {

@@ -807,8 +807,8 @@ fn rfc3339(ms: u64) -> String {
 mod tests {
     use std::collections::HashMap;
 
-    use relay_sdk::dynamodb::{parse_record, table_from_arn};
-    use relay_sdk::Operation;
+    use relay_record::dynamodb::{parse_record, table_from_arn};
+    use relay_record::Operation;
 
     use super::*;
 

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use relay_sdk::{Operation, Record};
+use relay_record::{Operation, Record};
 use serde_json::value::RawValue;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, Trap, UpdateDeadline};
