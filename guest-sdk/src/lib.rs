@@ -213,9 +213,12 @@ pub mod __bindings {
 /// (failure: `invalid-record`), calls [`Transform::transform`] and returns
 /// the events. Natively it only checks that the type implements
 /// [`Transform`], so `cargo test` runs the transform as plain Rust.
+///
+/// It takes exactly one type; anything else is a compile error that shows
+/// the expected form (`tests/ui/` holds what the compiler says to misuse).
 #[macro_export]
 macro_rules! export_transform {
-    ($ty:ty) => {
+    ($ty:ty $(,)?) => {
         const _: () = {
             const fn __relay_assert_transform<T: $crate::Transform>() {}
             __relay_assert_transform::<$ty>();
@@ -227,5 +230,17 @@ macro_rules! export_transform {
                 __RelayTransformExport with_types_in $crate::__bindings
             );
         };
+    };
+    () => {
+        ::core::compile_error!(
+            "export_transform! needs the type to export, e.g. `relay_sdk::export_transform!(MyTransform);`"
+        );
+    };
+    ($($input:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "export_transform! takes one type, e.g. `relay_sdk::export_transform!(MyTransform);`, not `",
+            ::core::stringify!($($input)*),
+            "`"
+        ));
     };
 }
