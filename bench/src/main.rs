@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use relay_sdk::Transform as _;
+use data_change::Transform as _;
 
 use clap::Parser as _;
 use relay::dev::sample::{generate, SampleOptions};
@@ -150,11 +150,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("native data-change refused settings: {e}"))?;
     // As in Lambda (and as the peer does), the event arrives parsed; the
     // rounds time decode → transform → serialize per record.
-    let raws = relay_sdk::dynamodb::split_records(&input)?;
+    let raws = relay_record::dynamodb::split_records(&input)?;
     let mut wasm_round = || -> anyhow::Result<usize> {
         let mut bytes = 0;
         for raw in &raws {
-            let record = relay_sdk::dynamodb::parse_record(raw)?;
+            let record = relay_record::dynamodb::parse_record(raw)?;
             for event in instance.transform(&record)? {
                 bytes += output_line(&event).len();
             }
@@ -164,7 +164,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let native_round = || -> anyhow::Result<usize> {
         let mut bytes = 0;
         for raw in &raws {
-            let record = relay_sdk::dynamodb::parse_record(raw)?;
+            let record = relay_record::dynamodb::parse_record(raw)?;
             let events = native
                 .transform(&record)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

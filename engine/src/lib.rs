@@ -50,7 +50,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use relay_sdk::{Operation, Record};
+use relay_record::{Operation, Record};
 use serde_json::value::RawValue;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, Trap, UpdateDeadline};
@@ -63,7 +63,7 @@ pub use output::{check_event_type, MAX_EVENT_TYPE_LEN};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../guest-sdk/wit",
+        path: "../wit",
         world: "transform",
     });
 }

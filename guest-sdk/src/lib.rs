@@ -1,24 +1,37 @@
 //! Relay guest SDK: write the transform that maps a DynamoDB stream record to
 //! bus events, build it to a WebAssembly component, test it natively.
 //!
+//! # Layout
+//!
+//! In the order a call flows through a transform:
+//!
+//! 1. [`export_transform!`] exports a type as the component's `init` and
+//!    `transform` (through hidden glue and the bindings generated from the
+//!    WIT); `init` deserializes the table's settings and calls
+//!    [`Transform::new`].
+//! 2. [`Transform`], the trait a transform implements, gets each stream
+//!    record as a [`Record`], whose images are [`Image`]s: exact JSON text,
+//!    parsed to a value only on demand ([`Record::new`] / [`Record::old`],
+//!    [`Record::changed`], [`Record::patch`]).
+//! 3. It returns [`Event`]s, built directly or with the Nakadi body builders
+//!    [`DataChangeEvent`] and [`BusinessEvent`], which fill in the
+//!    deterministic [`eid`] and [`occurred_at`]; or a [`TransformError`]
+//!    instead of a panic.
+//! 4. [`log`] writes lines to the host's structured log.
+//! 5. [`testing`] loads fixtures and builds records for native tests.
+//!
+//! The record, event and error types, the DynamoDB decoder ([`dynamodb`])
+//! and [`testing`] live in `relay-record`, which the host uses too, and are
+//! re-exported here: `relay_sdk::Record` is `relay_record::Record`. This
+//! crate adds what only a guest needs.
+//!
 //! Relay reads DynamoDB Streams, decodes each record to plain JSON (numbers
 //! keep their exact digits) and hands it to the table's transform, a
 //! WebAssembly component implementing the `relay:transform` WIT world
-//! (`guest-sdk/wit/transform.wit`). The transform returns zero or more
-//! [`Event`]s, which Relay publishes. A transform gets no files, network,
+//! (`wit/transform.wit` at the workspace root). The transform returns zero or
+//! more [`Event`]s, which Relay publishes. A transform gets no files, network,
 //! environment or clock; everything it needs is in the [`Record`] and its
 //! per-table settings.
-//!
-//! A transform author needs:
-//! - the [`Transform`] trait and the [`export_transform!`] macro;
-//! - [`Record`] (typed access to the images with [`Record::new`] /
-//!   [`Record::old`], [`Record::changed`], [`Record::patch`]), whose images
-//!   are [`Image`]s: exact JSON text, parsed to a value only on demand;
-//! - [`Event`], or the Nakadi body builders [`DataChangeEvent`] and
-//!   [`BusinessEvent`], which fill in the deterministic [`eid`] and
-//!   [`occurred_at`];
-//! - [`TransformError`] to reject a record or settings instead of panicking;
-//! - [`log`] to write to the host's log, and [`testing`] for fixtures.
 //!
 //! # Example
 //!
@@ -156,29 +169,19 @@
 #[doc(hidden)]
 #[path = "export.rs"]
 pub mod __export;
-pub mod dynamodb;
-mod error;
-mod event;
 pub mod log;
-mod patch;
-mod record;
-pub mod testing;
 mod transform;
 
-pub use error::TransformError;
-pub use event::{
-    eid, format_rfc3339_millis, occurred_at, BusinessEvent, DataChangeEvent, Event, EID_NAMESPACE,
-};
-pub use patch::json_patch;
-pub use record::{Image, ImageError, Operation, Record};
+pub use relay_record::*;
 pub use transform::Transform;
 
-/// Bindings generated from `wit/transform.wit`; used by [`export_transform!`].
+/// Bindings generated from the workspace's `wit/transform.wit`; used by
+/// [`export_transform!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "../wit",
         world: "transform",
         pub_export_macro: true,
         export_macro_name: "__export_transform_world",
@@ -210,9 +213,12 @@ pub mod __bindings {
 /// (failure: `invalid-record`), calls [`Transform::transform`] and returns
 /// the events. Natively it only checks that the type implements
 /// [`Transform`], so `cargo test` runs the transform as plain Rust.
+///
+/// It takes exactly one type; anything else is a compile error that shows
+/// the expected form (`tests/ui/` holds what the compiler says to misuse).
 #[macro_export]
 macro_rules! export_transform {
-    ($ty:ty) => {
+    ($ty:ty $(,)?) => {
         const _: () = {
             const fn __relay_assert_transform<T: $crate::Transform>() {}
             __relay_assert_transform::<$ty>();
@@ -224,5 +230,17 @@ macro_rules! export_transform {
                 __RelayTransformExport with_types_in $crate::__bindings
             );
         };
+    };
+    () => {
+        ::core::compile_error!(
+            "export_transform! needs the type to export, e.g. `relay_sdk::export_transform!(MyTransform);`"
+        );
+    };
+    ($($input:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "export_transform! takes one type, e.g. `relay_sdk::export_transform!(MyTransform);`, not `",
+            ::core::stringify!($($input)*),
+            "`"
+        ));
     };
 }

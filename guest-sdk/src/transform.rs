@@ -8,6 +8,11 @@ use crate::{Event, Record, TransformError};
 /// then called once per stream record.
 ///
 /// Export it with [`export_transform!`](crate::export_transform).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Relay transform: it does not implement `relay_sdk::Transform`",
+    label = "not a `relay_sdk::Transform`",
+    note = "implement `relay_sdk::Transform` for `{Self}` (`type Settings`, `fn new`, `fn transform`) to export it with `relay_sdk::export_transform!`"
+)]
 pub trait Transform: Sized + 'static {
     /// Per-table settings, deserialized from the JSON object the host hands to `init`.
     type Settings: DeserializeOwned;

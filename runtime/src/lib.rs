@@ -9,7 +9,8 @@
 //!   ([`sources::lambda`]) or the DynamoDB Streams API ([`sources::poll`]),
 //!   and the relay set up the way they run it;
 //! - [`pipeline`]: one batch, stage by stage: [`pipeline::intake`] (split and
-//!   decode each record on its own) → transform (route by table; the
+//!   decode each record on its own, with `relay_record::dynamodb`, the
+//!   decoder transform authors' tests use too) → transform (route by table; the
 //!   WebAssembly host is [`transform`], the `relay-engine` crate) → hold
 //!   (items with parked changes) → publish (per-item waves,
 //!   [`pipeline::order`]) → park → respond (the partial batch response);

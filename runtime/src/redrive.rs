@@ -627,7 +627,7 @@ impl Relay {
             .ok_or("the parked record has no raw record")?;
         let value: serde_json::Value =
             serde_json::from_str(raw.get()).map_err(|e| format!("raw record is not JSON: {e}"))?;
-        let record = relay_sdk::dynamodb::parse_record(&value)
+        let record = relay_record::dynamodb::parse_record(&value)
             .map_err(|e| format!("cannot decode the record: {e}"))?;
         let route = self
             .routes
@@ -702,7 +702,7 @@ mod tests {
     #[test]
     fn parked_at_round_trips_through_the_sdk_formatter() {
         for ms in [0, 951_782_400_000, 1_768_464_000_123, 4_107_542_400_999] {
-            let text = relay_sdk::format_rfc3339_millis(ms);
+            let text = relay_record::format_rfc3339_millis(ms);
             assert_eq!(parse_rfc3339_ms(&text), Some(ms), "{text}");
         }
     }
@@ -710,7 +710,7 @@ mod tests {
     #[test]
     fn ages_are_bucketed() {
         let now = 10 * 86_400_000;
-        let at = |ago_ms: u64| relay_sdk::format_rfc3339_millis(now - ago_ms);
+        let at = |ago_ms: u64| relay_record::format_rfc3339_millis(now - ago_ms);
         assert_eq!(age_bucket(&at(1_000), now), "< 1 hour");
         assert_eq!(age_bucket(&at(7_200_000), now), "1 hour – 1 day");
         assert_eq!(age_bucket(&at(3 * 86_400_000), now), "1 – 7 days");

@@ -475,9 +475,9 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
         .map(|(seq, item, version)| record(*seq, &format!("o-{item}"), *version))
         .collect();
     let eids: Vec<String> =
-        relay_sdk::testing::records_from_str(&json!({"Records": raw}).to_string())
+        relay_record::testing::records_from_str(&json!({"Records": raw}).to_string())
             .iter()
-            .map(|r| relay_sdk::eid(r, 0))
+            .map(|r| relay_record::eid(r, 0))
             .collect();
 
     let mut coverage = Coverage::default();

@@ -1,5 +1,5 @@
 //! Fuzzing with proptest (cargo-fuzz needs nightly): the DynamoDB decoder
-//! (`relay_sdk::dynamodb`, and the host's intake that uses it) and the
+//! (`relay_record::dynamodb`, and the host's intake that uses it) and the
 //! settings path (the configuration file, and the settings text every
 //! example transform's `init` receives) take arbitrary bytes, mutated seeds
 //! and generated attribute values without panicking, and what they accept
@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use proptest::prelude::*;
 use relay::config::{Overrides, RawConfig};
 use relay::transform::{Limits, LoadError, TransformEngine, TransformErrorKind, TransformModule};
-use relay_sdk::Record;
+use relay_record::Record;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -69,8 +69,8 @@ fn well_formed(record: &Record) {
 /// reads its event. Deterministic, and what it accepts is well formed.
 fn decode(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    let first = relay_sdk::dynamodb::parse_records(&text);
-    let again = relay_sdk::dynamodb::parse_records(&text);
+    let first = relay_record::dynamodb::parse_records(&text);
+    let again = relay_record::dynamodb::parse_records(&text);
     assert_eq!(
         format!("{first:?}"),
         format!("{again:?}"),
@@ -321,7 +321,8 @@ fn the_corpus_replays() {
         let (_, bytes) = files.iter().find(|(p, _)| p.ends_with(name)).unwrap();
         String::from_utf8(bytes.clone()).unwrap()
     };
-    let records = relay_sdk::dynamodb::parse_records(&seed(&dynamodb, "edge-cases.json")).unwrap();
+    let records =
+        relay_record::dynamodb::parse_records(&seed(&dynamodb, "edge-cases.json")).unwrap();
     assert!(records.iter().all(Result::is_ok));
     RawConfig::parse(&seed(&config, "relay.toml"))
         .unwrap()
@@ -345,8 +346,8 @@ proptest! {
 
     #[test]
     fn attribute_values_decode_or_fail_cleanly(value in attribute_value()) {
-        let first = relay_sdk::dynamodb::decode_value(&value);
-        prop_assert_eq!(format!("{first:?}"), format!("{:?}", relay_sdk::dynamodb::decode_value(&value)));
+        let first = relay_record::dynamodb::decode_value(&value);
+        prop_assert_eq!(format!("{first:?}"), format!("{:?}", relay_record::dynamodb::decode_value(&value)));
         if let Ok(decoded) = first {
             // What it produces survives a round trip through JSON text.
             let text = serde_json::to_string(&decoded).unwrap();

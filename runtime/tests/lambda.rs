@@ -27,7 +27,7 @@ fn eids_of(parked: &[Value]) -> Vec<String> {
 }
 
 /// Per item, the bus must have accepted events in stream order.
-fn assert_item_order(stack: &Stack, recs: &[relay_sdk::Record]) {
+fn assert_item_order(stack: &Stack, recs: &[relay_record::Record]) {
     let position: HashMap<String, usize> =
         recs.iter().enumerate().map(|(i, r)| (eid(r), i)).collect();
     let mut last: HashMap<String, usize> = HashMap::new();

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use relay_sdk::Record;
+use relay_record::Record;
 use serde_json::{json, Value};
 use support::nakadi::Fault;
 use support::stack::{checkpoint, eid, insert, records, sample, Stack, StackOptions, EVENT_TYPE};
@@ -342,7 +342,7 @@ fn records_parked_by_a_broken_transform_publish_once_it_is_fixed() {
     );
     let accepted = stack.nakadi.accepted_eids();
     assert_no_duplicates(&accepted);
-    let expected: Vec<String> = recs.iter().map(|r| relay_sdk::eid(r, 0)).collect();
+    let expected: Vec<String> = recs.iter().map(|r| relay_record::eid(r, 0)).collect();
     assert_eq!(sorted(accepted.clone()), sorted(expected));
     assert_item_order(&accepted, &positions(&recs));
     for event in stack.nakadi.accepted_of(EVENT_TYPE) {
@@ -392,9 +392,9 @@ fn a_record_that_now_yields_no_event_does_not_stall_its_item() {
     );
     let accepted = stack.nakadi.accepted_eids();
     let expected = vec![
-        relay_sdk::eid(&recs[0], 0),
-        relay_sdk::eid(&recs[2], 0),
-        relay_sdk::eid(&recs[3], 0),
+        relay_record::eid(&recs[0], 0),
+        relay_record::eid(&recs[2], 0),
+        relay_record::eid(&recs[3], 0),
     ];
     assert_eq!(sorted(accepted.clone()), sorted(expected));
     assert_item_order(&accepted, &positions(&recs));

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use relay::transform::{
     Limits, LoadError, TransformEngine, TransformErrorKind, TransformInstance, TransformModule,
 };
-use relay_sdk::{Operation, Record};
+use relay_record::{Operation, Record};
 use serde_json::json;
 
 fn engine() -> &'static TransformEngine {
@@ -38,7 +38,7 @@ fn instance(limits: Limits) -> TransformInstance {
 fn record(mode: &str) -> Record {
     Record {
         sequence_number: "4200000000000000000001".into(),
-        ..relay_sdk::testing::record(
+        ..relay_record::testing::record(
             Operation::Insert,
             json!({"order_number": "ORD-1"}),
             None,
@@ -68,7 +68,7 @@ fn well_behaved_record_produces_its_event() {
     assert_eq!(events[0].event_type, "hostile.ok");
     let body: serde_json::Value = serde_json::from_str(events[0].body.get()).unwrap();
     assert_eq!(body["ok"], true);
-    assert_eq!(body["metadata"]["eid"], relay_sdk::eid(&record("ok"), 0));
+    assert_eq!(body["metadata"]["eid"], relay_record::eid(&record("ok"), 0));
 }
 
 #[test]
@@ -520,7 +520,7 @@ fn output_handed_over_many_times_is_refused_before_it_is_copied() {
 fn named(event_type: &str) -> Record {
     Record {
         sequence_number: "4200000000000000000001".into(),
-        ..relay_sdk::testing::record(
+        ..relay_record::testing::record(
             Operation::Insert,
             json!({"order_number": "ORD-1"}),
             None,
@@ -595,7 +595,7 @@ fn logged(f: impl FnOnce()) -> Vec<serde_json::Value> {
 fn flood(lines: u64) -> Record {
     Record {
         sequence_number: "4200000000000000000001".into(),
-        ..relay_sdk::testing::record(
+        ..relay_record::testing::record(
             Operation::Insert,
             json!({"order_number": "ORD-1"}),
             None,

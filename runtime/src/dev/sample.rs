@@ -767,15 +767,15 @@ fn base64(bytes: &[u8]) -> String {
 /// Milliseconds since the epoch as RFC 3339 UTC, e.g. `2026-01-15T08:00:03.412Z`
 /// (the format the SDK gives events' `occurred_at`).
 fn rfc3339(ms: u64) -> String {
-    relay_sdk::format_rfc3339_millis(ms)
+    relay_record::format_rfc3339_millis(ms)
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
-    use relay_sdk::dynamodb::{parse_record, table_from_arn};
-    use relay_sdk::Operation;
+    use relay_record::dynamodb::{parse_record, table_from_arn};
+    use relay_record::Operation;
 
     use super::*;
 

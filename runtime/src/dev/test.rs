@@ -80,7 +80,7 @@ pub fn run(
         }
         None => input,
     };
-    let records = relay_sdk::dynamodb::parse_records(input)?;
+    let records = relay_record::dynamodb::parse_records(input)?;
     let mut run = TestRun {
         records: records.len(),
         ..TestRun::default()

@@ -1,8 +1,8 @@
 //! Intake: split a Lambda DynamoDB Streams event into records, each parsed on
 //! its own so one bad record never fails the batch.
 
-use relay_sdk::dynamodb::{parse_record, DecodeError};
-use relay_sdk::Record;
+use relay_record::dynamodb::{parse_record, DecodeError};
+use relay_record::Record;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -66,7 +66,7 @@ pub fn split(event: &RawValue) -> Result<Vec<Incoming>, NotAStreamEvent> {
                         Ok(record) => Some(item_of(&record.table, &record.keys)),
                         Err(_) => best_effort_item(&value),
                     };
-                    let sequence_number = relay_sdk::dynamodb::sequence_number(&value)
+                    let sequence_number = relay_record::dynamodb::sequence_number(&value)
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned);
                     (sequence_number, item, decoded)
@@ -100,8 +100,8 @@ pub fn item_of(table: &str, keys: &Value) -> String {
 /// The item of a record that cannot be decoded as a whole, if its
 /// `eventSourceARN` and `dynamodb.Keys` can be.
 fn best_effort_item(raw: &Value) -> Option<String> {
-    let table = relay_sdk::dynamodb::table_from_arn(raw.get("eventSourceARN")?.as_str()?)?;
-    let keys = relay_sdk::dynamodb::decode_item(raw.get("dynamodb")?.get("Keys")?).ok()?;
+    let table = relay_record::dynamodb::table_from_arn(raw.get("eventSourceARN")?.as_str()?)?;
+    let keys = relay_record::dynamodb::decode_item(raw.get("dynamodb")?.get("Keys")?).ok()?;
     Some(item_of(table, &keys))
 }
 

@@ -24,7 +24,7 @@ impl Relay {
         deadline: Instant,
         stats: &mut InvocationStats,
     ) {
-        let parked_at = relay_sdk::format_rfc3339_millis(crate::unix_ms());
+        let parked_at = relay_record::format_rfc3339_millis(crate::unix_ms());
         let mut places: Vec<(usize, usize)> = Vec::new();
         for (r, m) in mapped.iter().enumerate() {
             places.extend(

@@ -44,7 +44,7 @@ mod tests {
     use super::*;
     use crate::pipeline::intake::Incoming;
     use crate::pipeline::Outcome;
-    use relay_sdk::dynamodb::DecodeError;
+    use relay_record::dynamodb::DecodeError;
     use serde_json::value::RawValue;
 
     fn incoming(index: usize, seq: Option<&str>) -> Incoming {

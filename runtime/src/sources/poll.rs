@@ -660,7 +660,7 @@ mod tests {
             .build();
         let arn = "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000";
         let value = lambda_record(&record, arn);
-        let parsed = relay_sdk::dynamodb::parse_record(&value).expect("decodes");
+        let parsed = relay_record::dynamodb::parse_record(&value).expect("decodes");
         assert_eq!(parsed.table, "orders");
         assert_eq!(parsed.sequence_number, "4200000000000000000001");
         let new = parsed.new_image.expect("a new image");

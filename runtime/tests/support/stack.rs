@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use relay_sdk::Record;
+use relay_record::Record;
 use serde_json::{json, Value};
 
 use super::aws_proxy::AwsProxy;
@@ -268,12 +268,12 @@ pub fn sample(count: usize, seed: u64) -> Value {
 
 /// The records of a batch, decoded.
 pub fn records(batch: &Value) -> Vec<Record> {
-    relay_sdk::testing::records_from_str(&batch.to_string())
+    relay_record::testing::records_from_str(&batch.to_string())
 }
 
 /// The eid the data-change transform gives a record's only event.
 pub fn eid(record: &Record) -> String {
-    relay_sdk::eid(record, 0)
+    relay_record::eid(record, 0)
 }
 
 /// The checkpoint in a response: `None` for full success.

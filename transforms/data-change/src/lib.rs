@@ -10,8 +10,12 @@
 //! The partition key is the item's primary key as compact JSON text, so all
 //! changes of an item keep their order.
 
-use relay_sdk::{DataChangeEvent, Event, Record, Transform, TransformError};
+use relay_sdk::{DataChangeEvent, Event, Record, TransformError};
 use serde::Deserialize;
+
+/// The trait [`DataChange`] implements, for native callers that do not
+/// depend on the SDK (the host's `relay bench` runs this crate natively).
+pub use relay_sdk::Transform;
 
 /// Per-table settings, e.g. `{"data_type": "order", "event_type": "shop.order-changed"}`.
 #[derive(Debug, Clone, Deserialize)]

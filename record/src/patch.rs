@@ -14,7 +14,7 @@ use serde_json::{json, Map, Number, Value};
 ///
 /// ```
 /// use serde_json::json;
-/// let patch = relay_sdk::json_patch(&json!({"a": 1, "b/c": [1, 2]}), &json!({"a": 2, "b/c": [1]}));
+/// let patch = relay_record::json_patch(&json!({"a": 1, "b/c": [1, 2]}), &json!({"a": 2, "b/c": [1]}));
 /// assert_eq!(patch, json!([
 ///     {"op": "replace", "path": "/a", "value": 2},
 ///     {"op": "remove", "path": "/b~1c/1"},

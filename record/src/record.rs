@@ -160,7 +160,7 @@ fn image_as<T: DeserializeOwned>(
 /// `Sync` for host code.)
 ///
 /// ```
-/// use relay_sdk::Image;
+/// use relay_record::Image;
 /// use serde_json::json;
 ///
 /// let image = Image::from_json(r#"{"id":"a","total":12.50}"#.into()).unwrap();
@@ -175,15 +175,24 @@ pub struct Image {
 }
 
 /// Why a text is not an [`Image`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageError {
     /// The text is not JSON.
-    #[error("the image is not valid JSON: {0}")]
     NotJson(String),
     /// The text is JSON, but not an object.
-    #[error("the image is not a JSON object")]
     NotAnObject,
 }
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson(reason) => write!(f, "the image is not valid JSON: {reason}"),
+            Self::NotAnObject => f.write_str("the image is not a JSON object"),
+        }
+    }
+}
+
+impl std::error::Error for ImageError {}
 
 impl Image {
     /// An image of `value`, which should be a JSON object; its text is

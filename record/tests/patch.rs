@@ -2,7 +2,7 @@
 //! independent RFC 6902 `apply` for random documents.
 
 use proptest::prelude::*;
-use relay_sdk::json_patch;
+use relay_record::json_patch;
 use serde_json::{json, Map, Value};
 
 /// Applies an RFC 6902 patch (add, remove, replace) to `doc`.

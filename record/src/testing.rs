@@ -1,11 +1,14 @@
 //! Native test helpers: load the same fixture files `relay test` reads.
 //!
+//! Transform authors reach this module as `relay_sdk::testing`; the host's
+//! tests use it as `relay_record::testing`.
+//!
 //! A fixture is a Lambda DynamoDB Streams event (`{"Records": [...]}`) or a
 //! single stream record, as JSON. Relative paths are resolved against the
 //! current directory, which `cargo test` sets to the crate's root.
 //!
 //! ```no_run
-//! let records = relay_sdk::testing::records("fixtures/order-paid.json");
+//! let records = relay_record::testing::records("fixtures/order-paid.json");
 //! assert_eq!(records[0].table, "orders");
 //! ```
 //!
@@ -30,7 +33,7 @@ pub const TEST_ARN: &str =
 /// field with struct update syntax:
 ///
 /// ```
-/// use relay_sdk::{testing, Operation, Record};
+/// use relay_record::{testing, Operation, Record};
 /// use serde_json::json;
 ///
 /// let record = Record {

@@ -1,11 +1,11 @@
 //! Decoding DynamoDB Streams records: values, records, batches.
 
-use relay_sdk::dynamodb::{
+use relay_record::dynamodb::{
     decode_item, decode_value, parse_record, parse_records, sequence_number, split_records,
     table_from_arn, DecodeError, InputError,
 };
-use relay_sdk::testing;
-use relay_sdk::Operation;
+use relay_record::testing;
+use relay_record::Operation;
 use serde_json::{json, Value};
 
 const ARN: &str =
