@@ -18,7 +18,9 @@
 //!    creation time;
 //! 3. `value.rs`, attribute values to plain JSON text ([`decode_item`],
 //!    [`decode_value`]), with `number.rs` for the exact digits of numbers;
-//! 4. `error.rs`: [`DecodeError`] for a record, [`RecordError`] for a record
+//! 4. `write.rs` ([`av`]), the other way round: attribute values for tools
+//!    that make stream records;
+//! 5. `error.rs`: [`DecodeError`] for a record, [`RecordError`] for a record
 //!    at its position in a batch, [`InputError`] for input of neither shape.
 //!
 //! # Values
@@ -56,6 +58,8 @@
 //! decoder does not re-check them, so it never parks a record for a value
 //! that it can carry exactly.
 
+#[path = "write.rs"]
+pub mod av;
 mod batch;
 mod error;
 mod number;

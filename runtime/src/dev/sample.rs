@@ -353,7 +353,7 @@ impl History {
         };
 
         let either = new.as_ref().or(old.as_ref()).expect("an image");
-        let keys = json!({ "order_number": { "S": either.order_number } });
+        let keys = json!({ "order_number": av::s(either.order_number.as_str()) });
         let new_image = new.as_ref().map(item);
         let old_image = old.as_ref().map(item);
         let size = attributes_size(&keys)
@@ -603,12 +603,10 @@ impl History {
     }
 }
 
-fn s(text: &str) -> Value {
-    json!({ "S": text })
-}
+use relay_record::dynamodb::av::{self, n};
 
-fn n(text: String) -> Value {
-    json!({ "N": text })
+fn s(text: &str) -> Value {
+    av::s(text)
 }
 
 /// Cents as DynamoDB writes a decimal: no trailing zeros (`1250` → `12.5`).
@@ -618,13 +616,13 @@ fn money(cents: u64) -> String {
 }
 
 fn address_av(address: &Address) -> Value {
-    json!({ "M": {
-        "name": s(&address.name),
-        "street": s(&address.street),
-        "city": s(address.city),
-        "zip": s(address.zip),
-        "country": s(address.country),
-    }})
+    let mut m = Map::new();
+    m.insert("name".into(), s(&address.name));
+    m.insert("street".into(), s(&address.street));
+    m.insert("city".into(), s(address.city));
+    m.insert("zip".into(), s(address.zip));
+    m.insert("country".into(), s(address.country));
+    av::m(m)
 }
 
 /// The order as a DynamoDB item image.
@@ -643,13 +641,13 @@ fn item(order: &Order) -> Value {
         .items
         .iter()
         .map(|i| {
-            json!({ "M": {
-                "sku": s(i.sku),
-                "name": s(i.name),
-                "quantity": n(i.quantity.to_string()),
-                "unit_price": n(money(i.unit_price_cents)),
-                "weight_kg": n(money(i.weight_grams / 10)),
-            }})
+            let mut m = Map::new();
+            m.insert("sku".into(), s(i.sku));
+            m.insert("name".into(), s(i.name));
+            m.insert("quantity".into(), n(i.quantity.to_string()));
+            m.insert("unit_price".into(), n(money(i.unit_price_cents)));
+            m.insert("weight_kg".into(), n(money(i.weight_grams / 10)));
+            av::m(m)
         })
         .collect();
 
@@ -661,17 +659,14 @@ fn item(order: &Order) -> Value {
     }
     billing.insert(
         "same_as_shipping".into(),
-        json!({ "BOOL": order.billing_address.is_none() }),
+        av::boolean(order.billing_address.is_none()),
     );
     if let Some(address) = &order.billing_address {
         billing.insert("address".into(), address_av(address));
     }
     billing.insert(
         "vat_id".into(),
-        order
-            .vat_id
-            .as_deref()
-            .map_or_else(|| json!({ "NULL": true }), s),
+        order.vat_id.as_deref().map_or_else(av::null, s),
     );
 
     let mut m = Map::new();
@@ -681,11 +676,11 @@ fn item(order: &Order) -> Value {
     m.insert("customer_email".into(), s(&order.customer_email));
     m.insert("currency".into(), s(order.currency));
     m.insert("shipping_address".into(), address_av(&order.shipping));
-    m.insert("billing".into(), json!({ "M": billing }));
-    m.insert("items".into(), json!({ "L": items }));
+    m.insert("billing".into(), av::m(billing));
+    m.insert("items".into(), av::l(items));
     m.insert(
         "line_numbers".into(),
-        json!({ "NS": (1..=order.items.len()).map(|i| i.to_string()).collect::<Vec<_>>() }),
+        av::ns((1..=order.items.len()).map(|i| i.to_string()).collect()),
     );
     m.insert("shipping_fee".into(), n(money(shipping_fee)));
     m.insert("total_amount".into(), n(money(subtotal + shipping_fee)));
@@ -693,18 +688,22 @@ fn item(order: &Order) -> Value {
         "ledger_sequence".into(),
         n(order.ledger_sequence.to_string()),
     );
-    m.insert("tags".into(), json!({ "SS": order.tags }));
+    m.insert(
+        "tags".into(),
+        av::ss(order.tags.iter().map(|t| t.to_string()).collect()),
+    );
     if !order.coupon_codes.is_empty() {
-        m.insert("coupon_codes".into(), json!({ "SS": order.coupon_codes }));
+        m.insert(
+            "coupon_codes".into(),
+            av::ss(order.coupon_codes.iter().map(|c| c.to_string()).collect()),
+        );
     }
-    m.insert("signature".into(), json!({ "B": order.signature }));
+    m.insert("signature".into(), av::b(order.signature.clone()));
     m.insert(
         "gift_message".into(),
-        order
-            .gift_message
-            .map_or_else(|| json!({ "NULL": true }), s),
+        order.gift_message.map_or_else(av::null, s),
     );
-    m.insert("express".into(), json!({ "BOOL": order.express }));
+    m.insert("express".into(), av::boolean(order.express));
     m.insert("version".into(), n(order.version.to_string()));
     m.insert("created_at".into(), s(&order.created_at));
     m.insert("updated_at".into(), s(&order.updated_at));

@@ -570,7 +570,7 @@ pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
         ];
         for (name, image) in images {
             if let Some(image) = image {
-                dynamodb.insert(name.into(), item(image));
+                dynamodb.insert(name.into(), Value::Object(item(image)));
             }
         }
         if let Some(seq) = change.sequence_number() {
@@ -587,34 +587,33 @@ pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
     Value::Object(out)
 }
 
-fn item(image: &std::collections::HashMap<String, AttributeValue>) -> Value {
+fn item(image: &std::collections::HashMap<String, AttributeValue>) -> Map<String, Value> {
     let mut names: Vec<&String> = image.keys().collect();
     names.sort();
-    Value::Object(
-        names
-            .into_iter()
-            .map(|name| (name.clone(), attribute(&image[name])))
-            .collect(),
-    )
+    names
+        .into_iter()
+        .map(|name| (name.clone(), attribute(&image[name])))
+        .collect()
 }
 
 /// One AttributeValue in DynamoDB JSON. A type this build does not know
 /// becomes `{}`, which decoding reports (the record is parked, not dropped).
 fn attribute(value: &AttributeValue) -> Value {
     let b64 = |blob: &aws_sdk_dynamodbstreams::primitives::Blob| {
-        Value::from(base64::engine::general_purpose::STANDARD.encode(blob.as_ref()))
+        base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
     };
+    use relay_record::dynamodb::av;
     match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": b64(b) }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(n) => json!({ "NULL": n }),
-        AttributeValue::Ss(v) => json!({ "SS": v }),
-        AttributeValue::Ns(v) => json!({ "NS": v }),
-        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
-        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute).collect::<Vec<_>>() }),
-        AttributeValue::M(m) => json!({ "M": item(m) }),
+        AttributeValue::S(s) => av::s(s.as_str()),
+        AttributeValue::N(n) => av::n(n.as_str()),
+        AttributeValue::B(b) => av::b(b64(b)),
+        AttributeValue::Bool(b) => av::boolean(*b),
+        AttributeValue::Null(_) => av::null(),
+        AttributeValue::Ss(v) => av::ss(v.clone()),
+        AttributeValue::Ns(v) => av::ns(v.clone()),
+        AttributeValue::Bs(v) => av::bs(v.iter().map(b64).collect()),
+        AttributeValue::L(v) => av::l(v.iter().map(attribute).collect()),
+        AttributeValue::M(m) => av::m(item(m)),
         _ => json!({}),
     }
 }
