@@ -1,8 +1,6 @@
 //! The `relay` binary as a user runs it: `sample`, `test` (with `--expect`)
 //! and `compile`, on the example transforms and their checked-in fixtures.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -53,17 +51,17 @@ const EXAMPLES: &[(&str, &str, &str, &str)] = &[
 #[test]
 fn examples_match_their_checked_in_expectations() {
     for (package, event, settings, expected) in EXAMPLES {
-        let wasm = support::guest(package);
+        let wasm = relay_testkit::guest(package);
         let out = relay(&[
             "test",
             "--transform",
             s(&wasm),
             "--event",
-            s(&support::fixture(event)),
+            s(&relay_testkit::fixture(event)),
             "--settings",
-            s(&support::fixture(settings)),
+            s(&relay_testkit::fixture(settings)),
             "--expect",
-            s(&support::fixture(expected)),
+            s(&relay_testkit::fixture(expected)),
         ]);
         assert!(
             out.status.success(),
@@ -77,7 +75,7 @@ fn examples_match_their_checked_in_expectations() {
 #[test]
 fn expect_fails_with_a_readable_diff_on_mismatch() {
     let (package, event, settings, expected) = EXAMPLES[0];
-    let expected = std::fs::read_to_string(support::fixture(expected)).unwrap();
+    let expected = std::fs::read_to_string(relay_testkit::fixture(expected)).unwrap();
     let mut lines: Vec<String> = expected.lines().map(str::to_owned).collect();
     // Change one field deep inside the second event's body.
     let mut second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
@@ -91,11 +89,11 @@ fn expect_fails_with_a_readable_diff_on_mismatch() {
     let out = relay(&[
         "test",
         "-t",
-        s(&support::guest(package)),
+        s(&relay_testkit::guest(package)),
         "-e",
-        s(&support::fixture(event)),
+        s(&relay_testkit::fixture(event)),
         "-s",
-        s(&support::fixture(settings)),
+        s(&relay_testkit::fixture(settings)),
         "--expect",
         s(&tampered),
     ]);
@@ -116,7 +114,7 @@ fn same_input_twice_gives_identical_output_eids_included() {
         let out = relay(&[
             "test",
             "-t",
-            s(&support::guest("data-change")),
+            s(&relay_testkit::guest("data-change")),
             "-e",
             s(&sample),
             "-s",
@@ -182,7 +180,7 @@ fn bad_records_are_named_and_the_good_ones_still_map() {
     let out = relay(&[
         "test",
         "-t",
-        s(&support::guest("data-change")),
+        s(&relay_testkit::guest("data-change")),
         "-e",
         s(&input),
         "-s",
@@ -202,16 +200,16 @@ fn precompiled_artifact_gives_the_same_events() {
     let artifact = dir.join("data_change.cwasm");
     let out = relay(&[
         "compile",
-        s(&support::guest("data-change")),
+        s(&relay_testkit::guest("data-change")),
         "-o",
         s(&artifact),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (_, event, settings, expected) = EXAMPLES[0];
     let (event, settings, expected) = (
-        support::fixture(event),
-        support::fixture(settings),
-        support::fixture(expected),
+        relay_testkit::fixture(event),
+        relay_testkit::fixture(settings),
+        relay_testkit::fixture(expected),
     );
     let test = |trust: &[&str]| {
         let mut args = vec![
@@ -243,8 +241,8 @@ fn precompiled_artifact_gives_the_same_events() {
 
 #[test]
 fn unusable_inputs_get_clear_errors() {
-    let wasm = support::guest("data-change");
-    let event = support::fixture(EXAMPLES[0].1);
+    let wasm = relay_testkit::guest("data-change");
+    let event = relay_testkit::fixture(EXAMPLES[0].1);
 
     // Settings the transform refuses.
     let out = relay(&[

@@ -28,7 +28,6 @@
 //!
 //! Clients should rely only on `eid` and `publishing_status` of the per-item
 //! answers (as with the real Nakadi); `step` and `detail` are informative.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read};
@@ -299,7 +298,7 @@ impl FakeNakadi {
         let recv_thread = {
             let shared = shared.clone();
             let closing = shared.clone();
-            super::serve_each_request(
+            crate::serve_each_request(
                 "fake-nakadi",
                 backend.clone(),
                 move || closing.closing.load(Ordering::SeqCst),
@@ -509,7 +508,7 @@ impl FakeNakadi {
     }
 
     fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
-        super::wait_until(&self.shared.state, &self.shared.changed, timeout, done)
+        crate::wait_until(&self.shared.state, &self.shared.changed, timeout, done)
     }
 }
 
@@ -1001,7 +1000,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-pub(crate) fn is_rfc3339(s: &str) -> bool {
+fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = s.get(range)?;

@@ -2,18 +2,14 @@
 //! Runtime API and the moto wrapper, driven with raw HTTP/1.1 over std
 //! sockets (and the SQS SDK for moto).
 
-mod support;
-
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use relay_testkit::{FakeNakadi, Fault, InvocationError, Moto, RuntimeApi};
 use serde_json::{json, Value};
-use support::moto::Moto;
-use support::nakadi::{FakeNakadi, Fault};
-use support::runtime_api::{InvocationError, RuntimeApi};
 
 /// An HTTP answer read by [`http`].
 #[derive(Debug)]
