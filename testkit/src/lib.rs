@@ -5,7 +5,8 @@
 //! # Layout
 //!
 //! - [`nakadi`]: [`FakeNakadi`], Nakadi's event publishing API with faults a
-//!   test can switch on;
+//!   test can switch on; with [`FakeNakadi::builder`] also a plain loopback
+//!   sink that only counts (and shows) what it accepts;
 //! - [`runtime_api`]: [`RuntimeApi`], the Lambda Runtime API, so the real
 //!   binary runs as a Lambda function;
 //! - [`moto`]: [`Moto`], a moto server (in-memory AWS) with SQS helpers;

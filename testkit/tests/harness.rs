@@ -518,3 +518,113 @@ fn moto_queues_send_receive_peek_and_outage() {
         "a restarted moto starts empty"
     );
 }
+
+#[test]
+fn nakadi_as_a_sink_counts_and_shows_events_and_keeps_none() {
+    use flate2::write::GzEncoder;
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let nakadi = {
+        let shown = shown.clone();
+        FakeNakadi::builder()
+            .without_front()
+            .without_validation()
+            .without_logs()
+            .on_accepted(move |event_type, events| {
+                let mut shown = shown.lock().unwrap();
+                shown.extend(events.iter().map(|e| (event_type.to_owned(), e.clone())));
+            })
+            .start()
+            .expect("a sink on 127.0.0.1")
+    };
+    // No schema: an event Nakadi would refuse is accepted.
+    let loose = json!({"metadata": {"eid": "not-a-uuid"}});
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_A), loose])).status,
+        200
+    );
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json!([event(EID_B)]).to_string().as_bytes())
+        .unwrap();
+    let answer = http(
+        host_of(&nakadi.url()),
+        "POST",
+        "/event-types/order.changed/events",
+        &[("Content-Encoding", "gzip")],
+        &gz.finish().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(nakadi.accepted_count(), 3);
+    assert!(nakadi.wait_accepted(3, Duration::from_secs(1)));
+    let shown: Vec<(String, Value)> = shown.lock().unwrap().clone();
+    assert_eq!(
+        shown,
+        vec![
+            ("order.changed".to_owned(), event(EID_A)),
+            ("order.changed".to_owned(), loose),
+            ("order.changed".to_owned(), event(EID_B)),
+        ]
+    );
+    assert!(nakadi.accepted().is_empty() && nakadi.requests().is_empty());
+
+    // Faults still apply; refusals count nothing.
+    nakadi.respond_status(503, None);
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_C)])).status,
+        503
+    );
+    nakadi.healthy();
+    assert_eq!(post(&nakadi, "order.changed", &event(EID_C)).status, 400);
+    assert_eq!(nakadi.accepted_count(), 3);
+}
+
+#[test]
+fn nakadi_counting_only_still_honours_eid_faults() {
+    let nakadi = FakeNakadi::builder()
+        .without_validation()
+        .without_logs()
+        .start()
+        .unwrap();
+    let body = json!([event(EID_A), event(EID_B), event(EID_C)]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 200);
+    nakadi.fail_eids([EID_B]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 207);
+    nakadi.fail_eids(Vec::<String>::new());
+    nakadi.reject_eids([EID_C]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 422);
+    assert_eq!(nakadi.accepted_count(), 5);
+    let counter = nakadi.accepted_counter();
+    drop(nakadi);
+    assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 5);
+}
+
+#[test]
+fn nakadi_listens_where_it_is_told() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    for front in [true, false] {
+        let mut builder = FakeNakadi::builder().listen(format!("127.0.0.1:{port}"));
+        if !front {
+            builder = builder.without_front();
+        }
+        let nakadi = builder.start().expect("the port is free");
+        assert_eq!(nakadi.url(), format!("http://127.0.0.1:{port}"));
+        let taken = FakeNakadi::builder()
+            .listen(format!("127.0.0.1:{port}"))
+            .start();
+        assert!(taken.is_err(), "two fakes on one port");
+        assert_eq!(
+            post(&nakadi, "order.changed", &json!([event(EID_A)])).status,
+            200
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "needs the front")]
+fn nakadi_without_front_cannot_cut_connections() {
+    let nakadi = FakeNakadi::builder().without_front().start().unwrap();
+    nakadi.script(vec![Fault::Disconnect]);
+}
