@@ -1,5 +1,6 @@
 //! The `relay` binary as a user runs it: `sample`, `test` (with `--expect`)
-//! and `compile`, on the example transforms and their checked-in fixtures.
+//! and `compile`, on the example transforms and their checked-in fixtures,
+//! and `bus`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -295,6 +296,91 @@ fn unusable_inputs_get_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("junk.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// One HTTP/1.1 POST with `Connection: close`; the answer's status.
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+#[test]
+fn bus_prints_and_counts_plain_and_gzip_events() {
+    use std::io::Write;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let bus = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["bus", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start relay bus");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "relay bus never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let path = "/event-types/order.changed/events";
+    let plain = r#"[{"metadata":{"eid":"e-1"},"data_op":"C","data":{"n":1}}]"#;
+    assert_eq!(post(port, path, &[], plain.as_bytes()), 200);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"[{"metadata":{"eid":"e-2"},"data_op":"U"},{"metadata":{"eid":"e-3"}}]"#)
+        .unwrap();
+    let gzip = gz.finish().unwrap();
+    assert_eq!(
+        post(port, path, &[("Content-Encoding", "gzip")], &gzip),
+        200
+    );
+    assert_eq!(post(port, "/elsewhere", &[], plain.as_bytes()), 404);
+    assert_eq!(post(port, path, &[], b"{\"not\": \"an array\"}"), 400);
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &bus.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = bus.wait_with_output().expect("relay bus stops on Ctrl-C");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"order.changed C e-1 {"data":{"n":1},"data_op":"C","metadata":{"eid":"e-1"}}"#,
+            r#"order.changed U e-2 {"data_op":"U","metadata":{"eid":"e-2"}}"#,
+            r#"order.changed e-3 {"metadata":{"eid":"e-3"}}"#,
+        ]
+    );
+    assert!(
+        text(&out.stderr).contains("3 events received"),
         "{}",
         text(&out.stderr)
     );

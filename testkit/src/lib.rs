@@ -1,6 +1,6 @@
 //! Relay's test kit: the fakes and harnesses the integration tests run the
 //! relay against, compiled once for every test binary. It does not depend on
-//! the relay itself.
+//! the relay itself (the relay depends on it: `relay bus` is its fake Nakadi).
 //!
 //! # Layout
 //!

@@ -1,5 +1,7 @@
 //! `FakeNakadi`: an in-process HTTP server speaking Nakadi's event publishing
 //! API (`POST /event-types/{name}/events`), with faults a test can switch on.
+//! It is also `relay bus`, the local bus of the dev loop and the sink of
+//! `relay-bench --pipeline` (see [`FakeNakadi::builder`]).
 //!
 //! Layout: a plain TCP front listener on the public port proxies every
 //! connection to a `tiny_http` server on a private port. The front is what
