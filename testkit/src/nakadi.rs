@@ -3,14 +3,15 @@
 //! It is also `relay bus`, the local bus of the dev loop and the sink of
 //! `relay-bench --pipeline` (see [`FakeNakadi::builder`]).
 //!
-//! Layout: a plain TCP front listener on the public port proxies every
-//! connection to a `tiny_http` server on a private port. The front is what
-//! [`FakeNakadi::refuse_connections`] closes (new connections are refused and
-//! open ones are cut, as when Nakadi goes away) and
-//! [`FakeNakadi::accept_connections`] binds again on the same port; it is also
-//! how [`Fault::Disconnect`] drops one client connection without an answer.
-//! [`Builder::without_front`] serves on the public port directly instead
-//! (one hop less; no cut connections then).
+//! Layout: it speaks HTTP/1.1 itself (keep-alive, `Content-Length` or
+//! chunked bodies). A thread accepts connections and serves each on a thread
+//! of its own, which reads a request, answers it and reads the next, as a
+//! plain server would: nothing is handed between threads on the way. Every
+//! open connection is registered, so [`FakeNakadi::refuse_connections`] can
+//! close the port and cut them all (new connections are refused and open ones
+//! are cut, as when Nakadi goes away) and [`FakeNakadi::accept_connections`]
+//! binds the same port again; [`Fault::Disconnect`] closes the one connection
+//! without an answer.
 //!
 //! Order of checks for `POST /event-types/{name}/events` (other paths: 404,
 //! other methods: 405, both as problem JSON and not counted as faults):
@@ -33,8 +34,9 @@
 //! Clients should rely only on `eid` and `publishing_status` of the per-item
 //! answers (as with the real Nakadi); `step` and `detail` are informative.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -205,27 +207,12 @@ impl Plan {
     }
 }
 
-/// A proxied client connection: the client's socket and ours to tiny_http.
-struct Conn {
-    front: TcpStream,
-    back: TcpStream,
-    back_local: SocketAddr,
-}
-
-impl Conn {
-    fn cut(&self) {
-        let _ = self.front.shutdown(Shutdown::Both);
-        let _ = self.back.shutdown(Shutdown::Both);
-    }
-}
-
 /// What every accepted event is shown to, with its event type, in
 /// acceptance order per request ([`Builder::on_accepted`]).
 type OnAccepted = Arc<dyn Fn(&str, &[Value]) + Send + Sync>;
 
 /// How the fake was started: fixed for its life.
 struct Mode {
-    front: bool,
     validate: bool,
     keep: bool,
     on_accepted: Option<OnAccepted>,
@@ -246,9 +233,9 @@ struct Shared {
     changed: Condvar,
     /// Events accepted so far (in every mode).
     accepted: Arc<AtomicUsize>,
-    conns: Mutex<HashMap<u64, Conn>>,
+    /// Open client connections, to cut them.
+    conns: Mutex<HashMap<u64, TcpStream>>,
     next_conn: AtomicU64,
-    closing: AtomicBool,
 }
 
 impl Shared {
@@ -256,45 +243,30 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn conns(&self) -> MutexGuard<'_, HashMap<u64, Conn>> {
+    fn conns(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn cut_all(&self) {
         for (_, conn) in self.conns().drain() {
-            conn.cut();
-        }
-    }
-
-    /// Cuts the client connection whose proxy leg tiny_http sees as `peer`.
-    fn cut_by_backend_peer(&self, peer: Option<&SocketAddr>) {
-        let Some(peer) = peer else { return };
-        let mut conns = self.conns();
-        let id = conns
-            .iter()
-            .find(|(_, c)| &c.back_local == peer)
-            .map(|(id, _)| *id);
-        if let Some(conn) = id.and_then(|id| conns.remove(&id)) {
-            conn.cut();
+            let _ = conn.shutdown(Shutdown::Both);
         }
     }
 }
 
-/// The public listener and the thread accepting on it.
-struct Front {
+/// The listening socket's thread, accepting connections.
+struct Listening {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
 /// How to start a [`FakeNakadi`]: [`FakeNakadi::start`] takes the defaults
-/// (a random port of `127.0.0.1`, the front, validation, every event and
-/// request kept). A plain loopback sink (`relay bus`) turns off the front,
-/// validation and the logs:
+/// (a random port of `127.0.0.1`, validation, every event and request kept).
+/// A plain loopback sink (`relay bus`) turns off validation and the logs:
 ///
 /// ```no_run
 /// let sink = relay_testkit::FakeNakadi::builder()
 ///     .listen("127.0.0.1:8080")
-///     .without_front()
 ///     .without_validation()
 ///     .without_logs()
 ///     .start()?;
@@ -310,7 +282,6 @@ impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
             .field("listen", &self.listen)
-            .field("front", &self.mode.front)
             .field("validate", &self.mode.validate)
             .field("keep", &self.mode.keep)
             .finish_non_exhaustive()
@@ -321,15 +292,6 @@ impl Builder {
     /// Listen on `addr` (`host:port`) instead of a random port of `127.0.0.1`.
     pub fn listen(mut self, addr: impl Into<String>) -> Builder {
         self.listen = addr.into();
-        self
-    }
-
-    /// Serve on the public port directly, without the TCP front: one hop
-    /// less per request, but [`FakeNakadi::refuse_connections`],
-    /// [`Fault::Disconnect`] and [`Fault::AcceptThenDisconnect`] are not
-    /// available (they panic).
-    pub fn without_front(mut self) -> Builder {
-        self.mode.front = false;
         self
     }
 
@@ -363,54 +325,21 @@ impl Builder {
     /// expects no particular token and treats event types ending with
     /// `.changed` as data change types.
     pub fn start(self) -> io::Result<FakeNakadi> {
-        let Builder { listen, mode } = self;
-        let front_listener = match mode.front {
-            true => Some(TcpListener::bind(&listen)?),
-            false => None,
-        };
-        let backend_listen = match mode.front {
-            true => "127.0.0.1:0",
-            false => listen.as_str(),
-        };
-        let backend = tiny_http::Server::http(backend_listen).map_err(io::Error::other)?;
-        let backend_addr = backend
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("FakeNakadi: the backend listens on no IP address"))?;
-        let backend = Arc::new(backend);
+        let listener = TcpListener::bind(&self.listen)?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            mode,
+            mode: self.mode,
             state: Mutex::new(State::new()),
             changed: Condvar::new(),
             accepted: Arc::new(AtomicUsize::new(0)),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
         });
-        let recv_thread = {
-            let shared = shared.clone();
-            let closing = shared.clone();
-            crate::serve_each_request(
-                "fake-nakadi",
-                backend.clone(),
-                move || closing.closing.load(Ordering::SeqCst),
-                move |request| handle(&shared, request),
-            )
-        };
-        let (addr, front) = match front_listener {
-            Some(listener) => (
-                listener.local_addr()?,
-                Some(start_front(listener, backend_addr, shared.clone())),
-            ),
-            None => (backend_addr, None),
-        };
+        let listening = start_listening(listener, shared.clone());
         Ok(FakeNakadi {
             shared,
             addr,
-            backend,
-            backend_addr,
-            front: Mutex::new(front),
-            recv_thread: Some(recv_thread),
+            listening: Mutex::new(Some(listening)),
         })
     }
 }
@@ -420,10 +349,7 @@ impl Builder {
 pub struct FakeNakadi {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    backend: Arc<tiny_http::Server>,
-    backend_addr: SocketAddr,
-    front: Mutex<Option<Front>>,
-    recv_thread: Option<JoinHandle<()>>,
+    listening: Mutex<Option<Listening>>,
 }
 
 impl std::fmt::Debug for FakeNakadi {
@@ -448,7 +374,6 @@ impl FakeNakadi {
         Builder {
             listen: "127.0.0.1:0".to_owned(),
             mode: Mode {
-                front: true,
                 validate: true,
                 keep: true,
                 on_accepted: None,
@@ -536,16 +461,7 @@ impl FakeNakadi {
 
     /// Per-request behaviours, consumed one per request in order, before the
     /// standing settings apply again. Appends to any script not yet consumed.
-    ///
-    /// Panics on [`Fault::Disconnect`] or [`Fault::AcceptThenDisconnect`]
-    /// for a fake started [`without_front`](Builder::without_front).
     pub fn script(&self, faults: Vec<Fault>) {
-        if let Some(fault) = faults
-            .iter()
-            .find(|f| matches!(f, Fault::Disconnect | Fault::AcceptThenDisconnect))
-        {
-            self.needs_front(&format!("{fault:?}"));
-        }
         self.shared.state().script.extend(faults);
     }
 
@@ -564,30 +480,26 @@ impl FakeNakadi {
 
     /// Stop listening: new connections are refused and open ones (including
     /// kept-alive and hanging ones) are cut. Idempotent.
-    ///
-    /// Panics for a fake started [`without_front`](Builder::without_front).
     pub fn refuse_connections(&self) {
-        self.needs_front("refuse_connections");
-        self.close_front();
-    }
-
-    fn close_front(&self) {
-        let front = self.front.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(front) = front {
-            stop_front(front, self.addr);
+        let listening = self.listening().take();
+        if let Some(listening) = listening {
+            stop_listening(listening, self.addr);
         }
         self.shared.cut_all();
+    }
+
+    fn listening(&self) -> MutexGuard<'_, Option<Listening>> {
+        self.listening.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Listen again on the same port after
     /// [`refuse_connections`](Self::refuse_connections). Idempotent.
     ///
     /// Panics if the port cannot be bound again within 10 s (another process
-    /// took it), or for a fake started [`without_front`](Builder::without_front).
+    /// took it).
     pub fn accept_connections(&self) {
-        self.needs_front("accept_connections");
-        let mut front = self.front.lock().unwrap_or_else(|e| e.into_inner());
-        if front.is_some() {
+        let mut listening = self.listening();
+        if listening.is_some() {
             return;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -603,18 +515,7 @@ impl FakeNakadi {
                 Err(e) => panic!("FakeNakadi: cannot listen on {} again: {e}", self.addr),
             }
         };
-        *front = Some(start_front(
-            listener,
-            self.backend_addr,
-            self.shared.clone(),
-        ));
-    }
-
-    fn needs_front(&self, what: &str) {
-        assert!(
-            self.shared.mode.front,
-            "FakeNakadi: {what} needs the front (this fake was started without_front)"
-        );
+        *listening = Some(start_listening(listener, self.shared.clone()));
     }
 
     /// How many events were accepted since the fake started, in every mode
@@ -691,16 +592,11 @@ impl FakeNakadi {
 
 impl Drop for FakeNakadi {
     fn drop(&mut self) {
-        self.close_front();
-        self.shared.closing.store(true, Ordering::SeqCst);
-        self.backend.unblock();
-        if let Some(thread) = self.recv_thread.take() {
-            let _ = thread.join();
-        }
+        self.refuse_connections();
     }
 }
 
-fn start_front(listener: TcpListener, backend: SocketAddr, shared: Arc<Shared>) -> Front {
+fn start_listening(listener: TcpListener, shared: Arc<Shared>) -> Listening {
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = stop.clone();
@@ -712,7 +608,7 @@ fn start_front(listener: TcpListener, backend: SocketAddr, shared: Arc<Shared>) 
                         break;
                     }
                     match stream {
-                        Ok(front) => proxy(front, backend, &shared),
+                        Ok(stream) => serve_connection(stream, &shared),
                         Err(e) => eprintln!("FakeNakadi: accept failed: {e}"),
                     }
                 }
@@ -720,76 +616,252 @@ fn start_front(listener: TcpListener, backend: SocketAddr, shared: Arc<Shared>) 
             })
             .expect("FakeNakadi: spawn the accepting thread")
     };
-    Front { stop, thread }
+    Listening { stop, thread }
 }
 
-fn stop_front(front: Front, addr: SocketAddr) {
-    front.stop.store(true, Ordering::SeqCst);
+fn stop_listening(listening: Listening, addr: SocketAddr) {
+    listening.stop.store(true, Ordering::SeqCst);
     // Wake the blocking accept; the thread then sees `stop` and closes the
     // listener. If the connection fails the listener is gone already.
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(2));
-    let _ = front.thread.join();
+    let _ = listening.thread.join();
 }
 
-/// Relays bytes between a client connection and the tiny_http backend on two
-/// threads, registered in `shared.conns` so they can be cut.
-fn proxy(front: TcpStream, backend: SocketAddr, shared: &Arc<Shared>) {
-    let back = match TcpStream::connect(backend) {
-        Ok(back) => back,
-        Err(e) => {
-            eprintln!("FakeNakadi: cannot reach the backend: {e}");
-            let _ = front.shutdown(Shutdown::Both);
-            return;
-        }
-    };
-    let _ = front.set_nodelay(true);
-    let _ = back.set_nodelay(true);
-    let clones = (|| {
-        Ok::<_, io::Error>((
-            front.try_clone()?,
-            back.try_clone()?,
-            front.try_clone()?,
-            back.try_clone()?,
-            back.local_addr()?,
-        ))
-    })();
-    let Ok((front_reg, back_reg, mut front_w, mut back_r, back_local)) = clones else {
-        let _ = front.shutdown(Shutdown::Both);
+/// Registers a client connection (before the accepting thread takes the
+/// next, so cutting them all after stopping that thread misses none) and
+/// serves it on a thread of its own.
+fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let Ok(registered) = stream.try_clone() else {
+        let _ = stream.shutdown(Shutdown::Both);
         return;
     };
     let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-    shared.conns().insert(
-        id,
-        Conn {
-            front: front_reg,
-            back: back_reg,
-            back_local,
-        },
-    );
-    let (mut front_r, mut back_w) = (front, back);
-    let upstream = thread::Builder::new()
-        .name("fake-nakadi-up".into())
+    shared.conns().insert(id, registered);
+    let shared = shared.clone();
+    let spawned = thread::Builder::new()
+        .name("fake-nakadi-conn".into())
         .spawn(move || {
-            let _ = io::copy(&mut front_r, &mut back_w);
-            let _ = back_w.shutdown(Shutdown::Write);
+            let _ = serve(&stream, &shared);
+            let _ = stream.shutdown(Shutdown::Both);
+            shared.conns().remove(&id);
         });
-    let registry = shared.clone();
-    let downstream = thread::Builder::new()
-        .name("fake-nakadi-down".into())
-        .spawn(move || {
-            let _ = io::copy(&mut back_r, &mut front_w);
-            // The backend closed: nothing more can be answered on this
-            // connection.
-            let _ = front_w.shutdown(Shutdown::Both);
-            if let Some(conn) = registry.conns().remove(&id) {
-                conn.cut();
+    if spawned.is_err() {
+        eprintln!("FakeNakadi: cannot spawn a connection thread");
+    }
+}
+
+/// Answers the requests of one connection in turn until the client closes
+/// it, asks to close it, sends something that is not HTTP, or a fault cuts it.
+fn serve(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 << 10, stream);
+    let mut writer = stream;
+    loop {
+        let request = match read_request(&mut reader, &mut writer) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let answer = Answer::problem(400, "Bad Request", &e.to_string());
+                return write_answer(&mut writer, &answer, true);
             }
-        });
-    if upstream.is_err() || downstream.is_err() {
-        eprintln!("FakeNakadi: cannot spawn proxy threads");
-        if let Some(conn) = shared.conns().remove(&id) {
-            conn.cut();
+            Err(e) => return Err(e),
+        };
+        let (answer, hang) = handle(shared, &request);
+        if let Some(delay) = hang {
+            thread::sleep(delay);
         }
+        let Some(answer) = answer else {
+            // A fault: the connection is closed without an answer.
+            return Ok(());
+        };
+        // The client may have given up meanwhile (timeouts, cut connections).
+        write_answer(&mut writer, &answer, request.close)?;
+        if request.close {
+            return Ok(());
+        }
+    }
+}
+
+/// One HTTP/1.1 request as read from a connection.
+struct Request {
+    method: String,
+    /// The path, without the query.
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The client asked to close the connection after the answer.
+    close: bool,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The longest request line or header line read.
+const MAX_LINE: u64 = 64 << 10;
+
+/// Reads one line without its CRLF; `None` at the end of the stream.
+fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    reader.take(MAX_LINE).read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(invalid("a line too long, or cut short"));
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| invalid("a line that is not UTF-8"))
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("not HTTP/1.1: {what}"))
+}
+
+/// Reads the next request; `None` if the client closed the connection
+/// between requests. Framing errors are `InvalidData`.
+fn read_request(reader: &mut impl BufRead, writer: &mut impl Write) -> io::Result<Option<Request>> {
+    let line = loop {
+        match read_line(reader)? {
+            None => return Ok(None),
+            // Robust servers skip empty lines before a request line.
+            Some(line) if line.is_empty() => continue,
+            Some(line) => break line,
+        }
+    };
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("a malformed request line"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(invalid("an unsupported HTTP version"));
+    }
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader)?.ok_or_else(|| invalid("no end of headers"))?;
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid("a header line without a colon"))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let mut request = Request {
+        method: method.to_owned(),
+        path: target.split('?').next().unwrap_or("").to_owned(),
+        headers,
+        body: Vec::new(),
+        close: version == "HTTP/1.0",
+    };
+    if let Some(connection) = request.header("Connection") {
+        request.close = connection.eq_ignore_ascii_case("close");
+    }
+    if request
+        .header("Expect")
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let chunked = request
+        .header("Transfer-Encoding")
+        .is_some_and(|e| e.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        request.body = read_chunked(reader)?;
+    } else if let Some(length) = request.header("Content-Length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| invalid("a Content-Length that is no number"))?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        request.body = body;
+    }
+    Ok(Some(request))
+}
+
+/// A chunked body, trailers skipped.
+fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(reader)?.ok_or_else(|| invalid("a chunked body cut short"))?;
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| invalid("a chunk size that is no number"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            while read_line(reader)?.is_some_and(|line| !line.is_empty()) {}
+            return Ok(body);
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        if read_line(reader)?.is_none_or(|line| !line.is_empty()) {
+            return Err(invalid("a chunk without its CRLF"));
+        }
+    }
+}
+
+/// Writes an answer in one piece (no stall between head and body).
+fn write_answer(writer: &mut impl Write, answer: &Answer, close: bool) -> io::Result<()> {
+    let body = answer
+        .body
+        .as_ref()
+        .map(|body| body.to_string())
+        .unwrap_or_default();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\n",
+        answer.status,
+        reason(answer.status),
+        body.len()
+    );
+    if answer.body.is_some() {
+        head.push_str(&format!("Content-Type: {}\r\n", answer.content_type));
+    }
+    if let Some(location) = answer.location {
+        head.push_str(&format!("Location: {location}\r\n"));
+    }
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    writer.write_all(&out)?;
+    writer.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        207 => "Multi-Status",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
     }
 }
 
@@ -826,34 +898,23 @@ impl Answer {
     }
 }
 
-fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str().to_string())
-}
-
-fn handle(shared: &Shared, mut request: tiny_http::Request) {
-    let flow_id = header(&request, "X-Flow-Id");
-    let auth = header(&request, "Authorization");
-    let encoding = header(&request, "Content-Encoding");
-    let mut raw = Vec::new();
-    let read = request.as_reader().read_to_end(&mut raw);
-
-    let path = request.url().split('?').next().unwrap_or("").to_string();
+/// Handles one request: the answer (`None`: close the connection without
+/// one) and how long to hold it back.
+fn handle(shared: &Shared, request: &Request) -> (Option<Answer>, Option<Duration>) {
+    let flow_id = request.header("X-Flow-Id");
+    let auth = request.header("Authorization");
+    let encoding = request.header("Content-Encoding");
+    let path = request.path.as_str();
     let segments: Vec<&str> = path.split('/').collect();
     let event_type = match segments.as_slice() {
         ["", "event-types", name, "events"] if !name.is_empty() => Some(name.to_string()),
         _ => None,
     };
-    let is_post = *request.method() == tiny_http::Method::Post;
+    let is_post = request.method == "POST";
     // A publishing request's body: decoding and parsing need no state, so
     // they are done before taking the lock.
-    let body = (event_type.is_some() && is_post).then(|| match &read {
-        Ok(_) => Body::parse(&raw, encoding.as_deref(), &shared.mode),
-        Err(e) => Body::Unreadable(format!("body: {e}")),
-    });
+    let body = (event_type.is_some() && is_post)
+        .then(|| Body::parse(&request.body, encoding.as_deref(), &shared.mode));
 
     let mut log = RequestLog {
         event_type: event_type.clone().unwrap_or_default(),
@@ -937,45 +998,22 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     {
         observer(event_type, items);
     }
-    if let Some(delay) = hang {
-        thread::sleep(delay);
+    match disconnect {
+        true => (None, hang),
+        false => (answer, hang),
     }
-    let answer = match answer {
-        Some(answer) if !disconnect => answer,
-        _ => {
-            shared.cut_by_backend_peer(request.remote_addr());
-            return;
-        }
-    };
-    let mut response = match &answer.body {
-        Some(body) => tiny_http::Response::from_data(body.to_string().into_bytes()),
-        None => tiny_http::Response::from_data(Vec::new()),
-    }
-    .with_status_code(answer.status);
-    if answer.body.is_some() {
-        if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", answer.content_type) {
-            response = response.with_header(h);
-        }
-    }
-    if let Some(location) = answer.location {
-        if let Ok(h) = tiny_http::Header::from_bytes("Location", location) {
-            response = response.with_header(h);
-        }
-    }
-    // The client may have given up meanwhile (timeouts, cut connections).
-    let _ = request.respond(response);
 }
 
-fn decode_body(raw: &[u8], encoding: Option<&str>) -> Result<Vec<u8>, String> {
+fn decode_body<'a>(raw: &'a [u8], encoding: Option<&str>) -> Result<Cow<'a, [u8]>, String> {
     match encoding.map(|e| e.trim().to_ascii_lowercase()) {
-        None => Ok(raw.to_vec()),
-        Some(e) if e.is_empty() || e == "identity" => Ok(raw.to_vec()),
+        None => Ok(Cow::Borrowed(raw)),
+        Some(e) if e.is_empty() || e == "identity" => Ok(Cow::Borrowed(raw)),
         Some(e) if e == "gzip" => {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(raw)
                 .read_to_end(&mut out)
                 .map_err(|err| format!("cannot gunzip the body: {err}"))?;
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Some(e) => Err(format!("unsupported Content-Encoding: {e}")),
     }
@@ -986,21 +1024,19 @@ fn eid_of(item: &Value) -> Option<&str> {
 }
 
 /// A publishing request's body, decoded and parsed.
-enum Body {
+enum Body<'a> {
     /// The items of its JSON array.
     Items(Vec<Value>),
     /// A JSON array of this many items, only counted (the fake neither
     /// validates, keeps nor shows events), with the decoded bytes should a
     /// fault need the items.
-    Counted(usize, Vec<u8>),
+    Counted(usize, Cow<'a, [u8]>),
     /// Why it is no JSON array: the detail of a 400.
     Bad(String),
-    /// Why it could not be read: the detail of a 400, before anything else.
-    Unreadable(String),
 }
 
-impl Body {
-    fn parse(raw: &[u8], encoding: Option<&str>, mode: &Mode) -> Body {
+impl<'a> Body<'a> {
+    fn parse(raw: &'a [u8], encoding: Option<&str>, mode: &Mode) -> Body<'a> {
         let decoded = match decode_body(raw, encoding) {
             Ok(decoded) => decoded,
             Err(detail) => return Body::Bad(detail),
@@ -1014,7 +1050,7 @@ impl Body {
         Body::items(&decoded)
     }
 
-    fn items(decoded: &[u8]) -> Body {
+    fn items(decoded: &[u8]) -> Body<'a> {
         match serde_json::from_slice::<Value>(decoded) {
             Ok(Value::Array(items)) => Body::Items(items),
             Ok(_) => Body::Bad("the body must be a JSON array of events".into()),
@@ -1033,7 +1069,7 @@ impl Body {
                     .collect();
             }
             Body::Counted(n, _) => log.n_events = *n,
-            Body::Bad(_) | Body::Unreadable(_) => {}
+            Body::Bad(_) => {}
         }
     }
 }
@@ -1059,12 +1095,9 @@ fn publish(
     plan: &Plan,
     event_type: &str,
     auth: Option<&str>,
-    body: Body,
+    body: Body<'_>,
 ) -> (Answer, Option<Accepted>) {
     let nothing = None;
-    if let Body::Unreadable(detail) = &body {
-        return (Answer::problem(400, "Bad Request", detail), nothing);
-    }
     if let Some(code) = plan.status {
         return (status_answer(code), nothing);
     }
@@ -1098,9 +1131,7 @@ fn publish(
             _ => unreachable!("a body counted as an array parses as one"),
         },
         Body::Items(items) => items,
-        Body::Bad(detail) | Body::Unreadable(detail) => {
-            return (Answer::problem(400, "Bad Request", &detail), nothing)
-        }
+        Body::Bad(detail) => return (Answer::problem(400, "Bad Request", &detail), nothing),
     };
 
     // Validation: all or nothing (422).

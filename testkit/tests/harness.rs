@@ -526,7 +526,6 @@ fn nakadi_as_a_sink_counts_and_shows_events_and_keeps_none() {
     let nakadi = {
         let shown = shown.clone();
         FakeNakadi::builder()
-            .without_front()
             .without_validation()
             .without_logs()
             .on_accepted(move |event_type, events| {
@@ -604,27 +603,73 @@ fn nakadi_listens_where_it_is_told() {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    for front in [true, false] {
-        let mut builder = FakeNakadi::builder().listen(format!("127.0.0.1:{port}"));
-        if !front {
-            builder = builder.without_front();
-        }
-        let nakadi = builder.start().expect("the port is free");
-        assert_eq!(nakadi.url(), format!("http://127.0.0.1:{port}"));
-        let taken = FakeNakadi::builder()
-            .listen(format!("127.0.0.1:{port}"))
-            .start();
-        assert!(taken.is_err(), "two fakes on one port");
-        assert_eq!(
-            post(&nakadi, "order.changed", &json!([event(EID_A)])).status,
-            200
-        );
-    }
+    let listen = format!("127.0.0.1:{port}");
+    let nakadi = FakeNakadi::builder().listen(&listen).start().unwrap();
+    assert_eq!(nakadi.url(), format!("http://{listen}"));
+    let taken = FakeNakadi::builder().listen(&listen).start();
+    assert!(taken.is_err(), "two fakes on one port");
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_A)])).status,
+        200
+    );
+    drop(nakadi);
+    let again = FakeNakadi::builder().listen(&listen).start();
+    assert!(again.is_ok(), "the port is free once the fake is gone");
+}
+
+/// Raw bytes to the fake on one connection; everything it answers until it
+/// closes the connection (or 2 s pass).
+fn exchange(nakadi: &FakeNakadi, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(nakadi.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[test]
-#[should_panic(expected = "needs the front")]
-fn nakadi_without_front_cannot_cut_connections() {
-    let nakadi = FakeNakadi::builder().without_front().start().unwrap();
-    nakadi.script(vec![Fault::Disconnect]);
+fn nakadi_speaks_http_1_1_keep_alive_chunked_and_expect() {
+    let nakadi = FakeNakadi::start();
+    let body = json!([event(EID_A)]).to_string();
+    let (first, second) = body.split_at(body.len() / 2);
+    // Two requests on one connection, the second chunked and closing it.
+    let answer = exchange(
+        &nakadi,
+        format!(
+            "POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: {}\r\n\r\n{body}\
+             POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x};ext=1\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+            body.len(),
+            first.len(),
+            second.len(),
+        )
+        .as_bytes(),
+    );
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+    // 100-continue before the body.
+    let answer = exchange(
+        &nakadi,
+        format!(
+            "POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Expect: 100-continue\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+        "{answer}"
+    );
+    assert_eq!(nakadi.requests().len(), 3);
+    assert_eq!(nakadi.accepted_eids(), vec![EID_A; 3]);
+    // Not HTTP: a 400, the connection closed, nothing logged.
+    let answer = exchange(&nakadi, b"HELLO\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+    assert_eq!(nakadi.requests().len(), 3);
 }

@@ -2,8 +2,8 @@
 //! benchmarks. It accepts `POST /event-types/{name}/events` with a JSON array
 //! (gzip-compressed or not), answers 200 (or a status it was told to answer),
 //! and can print each event. It is the tests' fake Nakadi
-//! ([`relay_testkit::FakeNakadi`]) as a plain sink: served without the front
-//! that cuts connections, no schemas checked, nothing stored, only counted.
+//! ([`relay_testkit::FakeNakadi`]) as a plain sink: no schemas checked,
+//! nothing stored, only counted.
 
 use std::io::Write;
 use std::sync::atomic::AtomicUsize;
@@ -45,7 +45,6 @@ impl DevBus {
         };
         let mut bus = FakeNakadi::builder()
             .listen(listen)
-            .without_front()
             .without_validation()
             .without_logs();
         if options.print {
