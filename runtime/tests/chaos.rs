@@ -18,8 +18,6 @@
 //! `RELAY_CHAOS_SEED` the first seed; a failure prints the seed that
 //! replays it.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -37,9 +35,8 @@ use relay::pipeline::Relay;
 use relay::redrive::RedriveOptions;
 use relay::sinks::nakadi::NakadiSink;
 use relay::transform::{Limits, TransformEngine, TransformModule};
+use relay_testkit::{FakeNakadi, Fault, Rng};
 use serde_json::{json, Value};
-use support::nakadi::{FakeNakadi, Fault};
-use support::Rng;
 
 const ARN: &str =
     "arn:aws:dynamodb:eu-central-1:123456789012:table/orders/stream/2026-01-15T08:00:00.000";
@@ -730,7 +727,7 @@ fn no_change_is_lost_and_no_item_reordered_under_random_faults() {
         .unwrap_or(0xC4A0_5000);
     let engine = TransformEngine::new().expect("engine");
     let module = engine
-        .load(&support::guest("data-change"))
+        .load(&relay_testkit::guest("data-change"))
         .expect("the data-change component loads");
     let world = World {
         module,

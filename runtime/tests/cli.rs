@@ -1,7 +1,6 @@
 //! The `relay` binary as a user runs it: `sample`, `test` (with `--expect`)
-//! and `compile`, on the example transforms and their checked-in fixtures.
-
-mod support;
+//! and `compile`, on the example transforms and their checked-in fixtures,
+//! and `bus`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -53,17 +52,17 @@ const EXAMPLES: &[(&str, &str, &str, &str)] = &[
 #[test]
 fn examples_match_their_checked_in_expectations() {
     for (package, event, settings, expected) in EXAMPLES {
-        let wasm = support::guest(package);
+        let wasm = relay_testkit::guest(package);
         let out = relay(&[
             "test",
             "--transform",
             s(&wasm),
             "--event",
-            s(&support::fixture(event)),
+            s(&relay_testkit::fixture(event)),
             "--settings",
-            s(&support::fixture(settings)),
+            s(&relay_testkit::fixture(settings)),
             "--expect",
-            s(&support::fixture(expected)),
+            s(&relay_testkit::fixture(expected)),
         ]);
         assert!(
             out.status.success(),
@@ -77,7 +76,7 @@ fn examples_match_their_checked_in_expectations() {
 #[test]
 fn expect_fails_with_a_readable_diff_on_mismatch() {
     let (package, event, settings, expected) = EXAMPLES[0];
-    let expected = std::fs::read_to_string(support::fixture(expected)).unwrap();
+    let expected = std::fs::read_to_string(relay_testkit::fixture(expected)).unwrap();
     let mut lines: Vec<String> = expected.lines().map(str::to_owned).collect();
     // Change one field deep inside the second event's body.
     let mut second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
@@ -91,11 +90,11 @@ fn expect_fails_with_a_readable_diff_on_mismatch() {
     let out = relay(&[
         "test",
         "-t",
-        s(&support::guest(package)),
+        s(&relay_testkit::guest(package)),
         "-e",
-        s(&support::fixture(event)),
+        s(&relay_testkit::fixture(event)),
         "-s",
-        s(&support::fixture(settings)),
+        s(&relay_testkit::fixture(settings)),
         "--expect",
         s(&tampered),
     ]);
@@ -116,7 +115,7 @@ fn same_input_twice_gives_identical_output_eids_included() {
         let out = relay(&[
             "test",
             "-t",
-            s(&support::guest("data-change")),
+            s(&relay_testkit::guest("data-change")),
             "-e",
             s(&sample),
             "-s",
@@ -182,7 +181,7 @@ fn bad_records_are_named_and_the_good_ones_still_map() {
     let out = relay(&[
         "test",
         "-t",
-        s(&support::guest("data-change")),
+        s(&relay_testkit::guest("data-change")),
         "-e",
         s(&input),
         "-s",
@@ -202,16 +201,16 @@ fn precompiled_artifact_gives_the_same_events() {
     let artifact = dir.join("data_change.cwasm");
     let out = relay(&[
         "compile",
-        s(&support::guest("data-change")),
+        s(&relay_testkit::guest("data-change")),
         "-o",
         s(&artifact),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (_, event, settings, expected) = EXAMPLES[0];
     let (event, settings, expected) = (
-        support::fixture(event),
-        support::fixture(settings),
-        support::fixture(expected),
+        relay_testkit::fixture(event),
+        relay_testkit::fixture(settings),
+        relay_testkit::fixture(expected),
     );
     let test = |trust: &[&str]| {
         let mut args = vec![
@@ -243,8 +242,8 @@ fn precompiled_artifact_gives_the_same_events() {
 
 #[test]
 fn unusable_inputs_get_clear_errors() {
-    let wasm = support::guest("data-change");
-    let event = support::fixture(EXAMPLES[0].1);
+    let wasm = relay_testkit::guest("data-change");
+    let event = relay_testkit::fixture(EXAMPLES[0].1);
 
     // Settings the transform refuses.
     let out = relay(&[
@@ -297,6 +296,91 @@ fn unusable_inputs_get_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("junk.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// One HTTP/1.1 POST with `Connection: close`; the answer's status.
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+#[test]
+fn bus_prints_and_counts_plain_and_gzip_events() {
+    use std::io::Write;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let bus = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["bus", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start relay bus");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "relay bus never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let path = "/event-types/order.changed/events";
+    let plain = r#"[{"metadata":{"eid":"e-1"},"data_op":"C","data":{"n":1}}]"#;
+    assert_eq!(post(port, path, &[], plain.as_bytes()), 200);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"[{"metadata":{"eid":"e-2"},"data_op":"U"},{"metadata":{"eid":"e-3"}}]"#)
+        .unwrap();
+    let gzip = gz.finish().unwrap();
+    assert_eq!(
+        post(port, path, &[("Content-Encoding", "gzip")], &gzip),
+        200
+    );
+    assert_eq!(post(port, "/elsewhere", &[], plain.as_bytes()), 404);
+    assert_eq!(post(port, path, &[], b"{\"not\": \"an array\"}"), 400);
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &bus.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = bus.wait_with_output().expect("relay bus stops on Ctrl-C");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"order.changed C e-1 {"data":{"n":1},"data_op":"C","metadata":{"eid":"e-1"}}"#,
+            r#"order.changed U e-2 {"data_op":"U","metadata":{"eid":"e-2"}}"#,
+            r#"order.changed e-3 {"metadata":{"eid":"e-3"}}"#,
+        ]
+    );
+    assert!(
+        text(&out.stderr).contains("3 events received"),
         "{}",
         text(&out.stderr)
     );

@@ -8,10 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use relay_testkit::{Fault, MotoS3, ProxyFault};
 use serde_json::{json, Value};
-use support::aws_proxy::ProxyFault;
-use support::nakadi::Fault;
-use support::s3::MotoS3;
 use support::stack::{
     checkpoint, eid, insert, records, sample, Stack, StackOptions, CLAIM_CHECK_BUCKET, ORDERS_ARN,
 };
@@ -566,7 +564,7 @@ fn a_malformed_parked_message_is_poison_not_a_crash() {
 #[test]
 fn the_dynamodb_registry_counts_units_and_drops_empty_rows() {
     use relay::park::{DynamoRegistry, Part, Registry, UnitId};
-    let moto = support::moto::Moto::start();
+    let moto = relay_testkit::Moto::start();
     moto.create_registry_table("registry");
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())

@@ -1,13 +1,11 @@
 //! The deployment template is valid CloudFormation/SAM (cfn-lint) and keeps
 //! the settings the no-loss guarantee depends on.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 
 fn cfn_lint() -> PathBuf {
-    let venv = support::workspace().join(".venv/bin/cfn-lint");
+    let venv = relay_testkit::workspace().join(".venv/bin/cfn-lint");
     assert!(
         venv.exists(),
         "{} is missing: run scripts/setup (scripts/test does)",
@@ -25,7 +23,7 @@ fn lint(path: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn template_passes_cfn_lint() {
-    let template = support::workspace().join("deploy/template.yaml");
+    let template = relay_testkit::workspace().join("deploy/template.yaml");
     let out = lint(&template);
     assert!(
         out.status.success(),
@@ -37,7 +35,7 @@ fn template_passes_cfn_lint() {
 
 #[test]
 fn cfn_lint_catches_a_broken_template() {
-    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+    let template = std::fs::read_to_string(relay_testkit::workspace().join("deploy/template.yaml"))
         .expect("template");
     let broken = template.replace("MaximumMessageSize: 262144", "MaximumMessageSize: 99999999");
     assert_ne!(broken, template);
@@ -53,7 +51,7 @@ fn cfn_lint_catches_a_broken_template() {
 
 #[test]
 fn template_keeps_what_no_loss_depends_on() {
-    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+    let template = std::fs::read_to_string(relay_testkit::workspace().join("deploy/template.yaml"))
         .expect("template");
     for needed in [
         "FunctionResponseTypes: [ReportBatchItemFailures]",
@@ -77,7 +75,7 @@ fn template_keeps_what_no_loss_depends_on() {
 
 #[test]
 fn template_grants_s3_on_the_modules_and_parked_prefixes_only() {
-    let template = std::fs::read_to_string(support::workspace().join("deploy/template.yaml"))
+    let template = std::fs::read_to_string(relay_testkit::workspace().join("deploy/template.yaml"))
         .expect("template");
     assert!(template.contains("Action: s3:GetObject"));
     assert!(template.contains(

@@ -14,8 +14,6 @@
 //! shrunk failures in `fuzz.proptest-regressions`. More cases:
 //! `PROPTEST_CASES=100000 cargo test -p relay --test fuzz`.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -148,7 +146,11 @@ fn guests() -> &'static [Arc<TransformModule>] {
     GUESTS.get_or_init(|| {
         ["data-change", "order-status", "hostile"]
             .iter()
-            .map(|name| engine().load(&support::guest(name)).expect("guest loads"))
+            .map(|name| {
+                engine()
+                    .load(&relay_testkit::guest(name))
+                    .expect("guest loads")
+            })
             .collect()
     })
 }

@@ -31,7 +31,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// The Lambda function's memory, from the template, in bytes.
 fn function_memory() -> u64 {
-    let template = std::fs::read_to_string(support::fixture("deploy/template.yaml")).unwrap();
+    let template = std::fs::read_to_string(relay_testkit::fixture("deploy/template.yaml")).unwrap();
     let mib: u64 = template
         .lines()
         .find_map(|line| line.trim().strip_prefix("MemorySize:"))
@@ -63,7 +63,7 @@ fn measured(args: &[&std::ffi::OsStr]) -> Run {
         _, status, usage = os.wait4(pid, 0)\n\
         open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n\
         sys.exit(os.waitstatus_to_exitcode(status))\n";
-    let python = support::workspace().join(".venv/bin/python");
+    let python = relay_testkit::workspace().join(".venv/bin/python");
     let python = match python.exists() {
         true => python.into_os_string(),
         false => "python3".into(),
@@ -127,7 +127,7 @@ struct Case {
 }
 
 fn cases(dir: &Path) -> Vec<Case> {
-    let rust = support::guest("hostile");
+    let rust = relay_testkit::guest("hostile");
     let mode = |m: &str| json!({"mode": {"S": m}});
     let wat = |name: &str, bytes: Vec<u8>| {
         let path = dir.join(format!("{name}.wasm"));
@@ -398,7 +398,7 @@ fn forged_artifact(dir: &Path) -> Option<PathBuf> {
     let path = dir.join("data_change.cwasm");
     let out = relay()
         .args(["compile"])
-        .arg(support::guest("data-change"))
+        .arg(relay_testkit::guest("data-change"))
         .arg("-o")
         .arg(&path)
         .output()
@@ -519,14 +519,14 @@ fn an_artifact_in_a_trusted_folder_loads_and_check_says_so() {
     let artifact = shipped.join("data_change.cwasm");
     let out = relay()
         .arg("compile")
-        .arg(support::guest("data-change"))
+        .arg(relay_testkit::guest("data-change"))
         .arg("-o")
         .arg(&artifact)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::copy(
-        support::guest("order-status"),
+        relay_testkit::guest("order-status"),
         dir.join("order_status.wasm"),
     )
     .unwrap();

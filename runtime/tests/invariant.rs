@@ -10,9 +10,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use support::nakadi::Fault;
+use relay_testkit::{Fault, Rng};
 use support::stack::{checkpoint, eid, records, sample, Stack, StackOptions};
-use support::Rng;
 
 /// Compares stream sequence numbers (decimal strings of any length).
 fn seq_at_or_after(seq: &str, checkpoint: &str) -> bool {

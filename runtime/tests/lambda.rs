@@ -8,8 +8,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use relay_testkit::Fault;
 use serde_json::{json, Value};
-use support::nakadi::Fault;
 use support::stack::{checkpoint, eid, insert, records, sample, Stack, StackOptions, EVENT_TYPE};
 
 const INVOKE: Duration = Duration::from_secs(30);

@@ -9,11 +9,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use relay_testkit::{FakeNakadi, Moto, MotoS3};
 use serde_json::json;
 use sha2::Digest as _;
-use support::moto::Moto;
-use support::nakadi::FakeNakadi;
-use support::s3::MotoS3;
 use support::stack::{eid, records, sample};
 
 const BUCKET: &str = "relay-modules";
@@ -56,7 +54,7 @@ struct Setup {
 
 impl Setup {
     fn start(name: &str) -> Setup {
-        let module = std::fs::read(support::guest("data-change")).expect("the built module");
+        let module = std::fs::read(relay_testkit::guest("data-change")).expect("the built module");
         let moto = Moto::start();
         let s3 = MotoS3::new(&moto);
         s3.create_bucket(BUCKET);
@@ -283,7 +281,7 @@ fn a_precompiled_artifact_in_s3_is_refused_even_when_pinned() {
     let out = setup.relay(
         &[
             "compile",
-            support::guest("data-change").to_str().unwrap(),
+            relay_testkit::guest("data-change").to_str().unwrap(),
             "-o",
             compiled.to_str().unwrap(),
         ],

@@ -3,8 +3,6 @@
 //! Lambda's pipeline on it; `scripts/dev` starts the whole loop and Ctrl-C
 //! stops all of it; `relay test` replays what `--capture` recorded.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -13,10 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use relay_testkit::{AwsProxy, FakeNakadi, Moto, ProxyFault};
 use serde_json::{json, Value};
-use support::aws_proxy::{AwsProxy, ProxyFault};
-use support::moto::Moto;
-use support::nakadi::FakeNakadi;
 
 /// How long a test waits for something the loop should do (far above the
 /// sub-second it normally takes: this machine is shared).
@@ -68,7 +64,7 @@ impl Lines {
     fn wait_for(&self, parts: &[&str], timeout: Duration) -> Option<String> {
         let (lock, changed) = &*self.0;
         let matches = |line: &String| parts.iter().all(|p| line.contains(p));
-        if !support::wait_until(lock, changed, timeout, |lines| lines.iter().any(matches)) {
+        if !relay_testkit::wait_until(lock, changed, timeout, |lines| lines.iter().any(matches)) {
             return None;
         }
         lock.lock().unwrap().iter().find(|l| matches(l)).cloned()
@@ -189,7 +185,7 @@ impl Loop {
         let nakadi = FakeNakadi::start();
         nakadi.accept_any_token();
         let dir = scratch(name);
-        let module = support::guest("data-change");
+        let module = relay_testkit::guest("data-change");
         let config = dir.join("relay.toml");
         std::fs::write(
             &config,
@@ -454,7 +450,7 @@ module = "{}"
 settings = {{ data_type = "order" }}
 "#,
             moto.endpoint(),
-            support::guest("data-change").display()
+            relay_testkit::guest("data-change").display()
         ),
     )
     .unwrap();
@@ -509,7 +505,7 @@ fn relay_test_reads_get_records_output_given_the_table() {
     let dir = scratch("get-records");
     let input = dir.join("get-records.json");
     std::fs::write(&input, records.to_string()).unwrap();
-    let module = support::guest("data-change");
+    let module = relay_testkit::guest("data-change");
     let base = [
         "test",
         "--transform",
@@ -541,14 +537,14 @@ fn relay_test_reads_get_records_output_given_the_table() {
 
 #[test]
 fn dev_script_shows_changes_on_screen_and_ctrl_c_stops_everything() {
-    let workspace = support::workspace();
+    let workspace = relay_testkit::workspace();
     let (moto_port, bus_port) = (free_port(), free_port());
     let dir = scratch("dev");
     let mut script = Command::new("bash")
         .arg(workspace.join("scripts/dev"))
         .env("DEV_SKIP_SETUP", "1")
         .env("RELAY_BIN", env!("CARGO_BIN_EXE_relay"))
-        .env("DEV_MODULE", support::guest("data-change"))
+        .env("DEV_MODULE", relay_testkit::guest("data-change"))
         .env("DEV_MOTO_PORT", moto_port.to_string())
         .env("DEV_BUS_PORT", bus_port.to_string())
         .env("DEV_DIR", &dir)

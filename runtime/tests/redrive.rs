@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use relay_record::Record;
+use relay_testkit::Fault;
 use serde_json::{json, Value};
-use support::nakadi::Fault;
 use support::stack::{checkpoint, eid, insert, records, sample, Stack, StackOptions, EVENT_TYPE};
 
 const INVOKE: Duration = Duration::from_secs(30);
@@ -203,7 +203,7 @@ fn redrive_drains_events_and_records_in_order_with_the_same_eids() {
 
     // The payments table gets a route before the re-drive; the malformed
     // record cannot be decoded by any transform.
-    let module = support::guest("data-change");
+    let module = relay_testkit::guest("data-change");
     edit_config(&stack, |text| {
         format!(
             "{text}\n[tables.payments]\nmodule = \"{}\"\nsettings = {{ data_type = \"payment\", event_type = \"payment.changed\" }}\n",
@@ -322,8 +322,8 @@ fn records_parked_by_a_broken_transform_publish_once_it_is_fixed() {
         );
     }
 
-    let hostile = support::guest("hostile").display().to_string();
-    let data_change = support::guest("data-change").display().to_string();
+    let hostile = relay_testkit::guest("hostile").display().to_string();
+    let data_change = relay_testkit::guest("data-change").display().to_string();
     edit_config(&stack, |text| {
         text.replace(&hostile, &data_change).replace(
             r#"{ mode = "error" }"#,
@@ -374,8 +374,8 @@ fn a_record_that_now_yields_no_event_does_not_stall_its_item() {
     assert_eq!(checkpoint(&response), None);
     assert_eq!(stack.parked().len(), 4);
 
-    let hostile = support::guest("hostile").display().to_string();
-    let order_status = support::guest("order-status").display().to_string();
+    let hostile = relay_testkit::guest("hostile").display().to_string();
+    let order_status = relay_testkit::guest("order-status").display().to_string();
     edit_config(&stack, |text| {
         text.replace(&hostile, &order_status)
             .replace(r#"{ mode = "error" }"#, "{}")

@@ -8,8 +8,6 @@
 //! serves the next record.
 
 mod hostile_wat;
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use relay::transform::{
@@ -25,7 +23,7 @@ fn engine() -> &'static TransformEngine {
 
 fn hostile() -> Arc<TransformModule> {
     engine()
-        .load(&support::guest("hostile"))
+        .load(&relay_testkit::guest("hostile"))
         .expect("hostile guest loads")
 }
 
@@ -249,7 +247,7 @@ fn module_with_wrong_exports_is_refused_at_load() {
 
 #[test]
 fn precompiled_artifact_loads_and_behaves_like_the_component() {
-    let wasm = std::fs::read(support::guest("hostile")).unwrap();
+    let wasm = std::fs::read(relay_testkit::guest("hostile")).unwrap();
     let artifact = engine().precompile("hostile", &wasm).expect("precompiles");
     // SAFETY: compiled just now, by this process.
     let module = Arc::new(unsafe { engine().load_artifact("hostile", &artifact) }.expect("loads"));
@@ -270,7 +268,7 @@ fn precompiled_artifact_loads_and_behaves_like_the_component() {
 
 #[test]
 fn precompiled_artifacts_load_only_through_the_unsafe_door() {
-    let wasm = std::fs::read(support::guest("hostile")).unwrap();
+    let wasm = std::fs::read(relay_testkit::guest("hostile")).unwrap();
     let artifact = engine().precompile("hostile", &wasm).expect("precompiles");
     assert!(TransformEngine::is_artifact(&artifact));
     assert!(!TransformEngine::is_artifact(&wasm));
@@ -720,7 +718,7 @@ fn stalling<T>(engine: &TransformEngine, f: impl FnOnce() -> T) -> T {
 fn the_cpu_budget_counts_cpu_time_not_time_the_machine_took_away() {
     // An engine of its own: its epochs race ahead.
     let engine = TransformEngine::new().expect("engine");
-    let module = engine.load(&support::guest("hostile")).unwrap();
+    let module = engine.load(&relay_testkit::guest("hostile")).unwrap();
     let limits = Limits {
         cpu_budget_ms: 200,
         ..Limits::default()

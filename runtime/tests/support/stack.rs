@@ -9,11 +9,7 @@ use std::time::Duration;
 use relay_record::Record;
 use serde_json::{json, Value};
 
-use super::aws_proxy::AwsProxy;
-use super::moto::Moto;
-use super::nakadi::FakeNakadi;
-use super::runtime_api::{InvocationError, RuntimeApi};
-use super::s3::MotoS3;
+use relay_testkit::{AwsProxy, FakeNakadi, InvocationError, Moto, MotoS3, RuntimeApi};
 
 /// The stream ARN of the `orders` table in generated records.
 pub const ORDERS_ARN: &str =
@@ -130,7 +126,7 @@ impl Stack {
         std::fs::create_dir_all(&dir).expect("scratch folder");
         let token = dir.join("token");
         std::fs::write(&token, "secret-token\n").expect("token file");
-        let module = super::guest(options.orders_module);
+        let module = relay_testkit::guest(options.orders_module);
         let config = dir.join("relay.toml");
         std::fs::write(
             &config,

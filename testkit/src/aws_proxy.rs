@@ -12,7 +12,6 @@
 //! value, in UTF-8 bytes, against the queue's maximum, and the request's
 //! total against the same maximum (as for queues whose maximum is below the
 //! batch ceiling), answering `BatchRequestTooLong` or a per-entry failure.
-#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -90,7 +89,7 @@ impl AwsProxy {
             let closing_flag = closing.clone();
             let upstream = upstream.trim_end_matches('/').to_owned();
             let runtime = runtime.clone();
-            super::serve_each_request(
+            crate::serve_each_request(
                 "aws-proxy",
                 server.clone(),
                 move || closing_flag.load(std::sync::atomic::Ordering::SeqCst),

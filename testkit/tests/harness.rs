@@ -2,18 +2,14 @@
 //! Runtime API and the moto wrapper, driven with raw HTTP/1.1 over std
 //! sockets (and the SQS SDK for moto).
 
-mod support;
-
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use relay_testkit::{FakeNakadi, Fault, InvocationError, Moto, RuntimeApi};
 use serde_json::{json, Value};
-use support::moto::Moto;
-use support::nakadi::{FakeNakadi, Fault};
-use support::runtime_api::{InvocationError, RuntimeApi};
 
 /// An HTTP answer read by [`http`].
 #[derive(Debug)]
@@ -521,4 +517,159 @@ fn moto_queues_send_receive_peek_and_outage() {
         moto.receive_all(&url).is_empty(),
         "a restarted moto starts empty"
     );
+}
+
+#[test]
+fn nakadi_as_a_sink_counts_and_shows_events_and_keeps_none() {
+    use flate2::write::GzEncoder;
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let nakadi = {
+        let shown = shown.clone();
+        FakeNakadi::builder()
+            .without_validation()
+            .without_logs()
+            .on_accepted(move |event_type, events| {
+                let mut shown = shown.lock().unwrap();
+                shown.extend(events.iter().map(|e| (event_type.to_owned(), e.clone())));
+            })
+            .start()
+            .expect("a sink on 127.0.0.1")
+    };
+    // No schema: an event Nakadi would refuse is accepted.
+    let loose = json!({"metadata": {"eid": "not-a-uuid"}});
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_A), loose])).status,
+        200
+    );
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json!([event(EID_B)]).to_string().as_bytes())
+        .unwrap();
+    let answer = http(
+        host_of(&nakadi.url()),
+        "POST",
+        "/event-types/order.changed/events",
+        &[("Content-Encoding", "gzip")],
+        &gz.finish().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(nakadi.accepted_count(), 3);
+    assert!(nakadi.wait_accepted(3, Duration::from_secs(1)));
+    let shown: Vec<(String, Value)> = shown.lock().unwrap().clone();
+    assert_eq!(
+        shown,
+        vec![
+            ("order.changed".to_owned(), event(EID_A)),
+            ("order.changed".to_owned(), loose),
+            ("order.changed".to_owned(), event(EID_B)),
+        ]
+    );
+    assert!(nakadi.accepted().is_empty() && nakadi.requests().is_empty());
+
+    // Faults still apply; refusals count nothing.
+    nakadi.respond_status(503, None);
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_C)])).status,
+        503
+    );
+    nakadi.healthy();
+    assert_eq!(post(&nakadi, "order.changed", &event(EID_C)).status, 400);
+    assert_eq!(nakadi.accepted_count(), 3);
+}
+
+#[test]
+fn nakadi_counting_only_still_honours_eid_faults() {
+    let nakadi = FakeNakadi::builder()
+        .without_validation()
+        .without_logs()
+        .start()
+        .unwrap();
+    let body = json!([event(EID_A), event(EID_B), event(EID_C)]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 200);
+    nakadi.fail_eids([EID_B]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 207);
+    nakadi.fail_eids(Vec::<String>::new());
+    nakadi.reject_eids([EID_C]);
+    assert_eq!(post(&nakadi, "order.changed", &body).status, 422);
+    assert_eq!(nakadi.accepted_count(), 5);
+    let counter = nakadi.accepted_counter();
+    drop(nakadi);
+    assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 5);
+}
+
+#[test]
+fn nakadi_listens_where_it_is_told() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let nakadi = FakeNakadi::builder().listen(&listen).start().unwrap();
+    assert_eq!(nakadi.url(), format!("http://{listen}"));
+    let taken = FakeNakadi::builder().listen(&listen).start();
+    assert!(taken.is_err(), "two fakes on one port");
+    assert_eq!(
+        post(&nakadi, "order.changed", &json!([event(EID_A)])).status,
+        200
+    );
+    drop(nakadi);
+    let again = FakeNakadi::builder().listen(&listen).start();
+    assert!(again.is_ok(), "the port is free once the fake is gone");
+}
+
+/// Raw bytes to the fake on one connection; everything it answers until it
+/// closes the connection (or 2 s pass).
+fn exchange(nakadi: &FakeNakadi, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(nakadi.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn nakadi_speaks_http_1_1_keep_alive_chunked_and_expect() {
+    let nakadi = FakeNakadi::start();
+    let body = json!([event(EID_A)]).to_string();
+    let (first, second) = body.split_at(body.len() / 2);
+    // Two requests on one connection, the second chunked and closing it.
+    let answer = exchange(
+        &nakadi,
+        format!(
+            "POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: {}\r\n\r\n{body}\
+             POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x};ext=1\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+            body.len(),
+            first.len(),
+            second.len(),
+        )
+        .as_bytes(),
+    );
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+    // 100-continue before the body.
+    let answer = exchange(
+        &nakadi,
+        format!(
+            "POST /event-types/order.changed/events HTTP/1.1\r\nHost: x\r\n\
+             Expect: 100-continue\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+        "{answer}"
+    );
+    assert_eq!(nakadi.requests().len(), 3);
+    assert_eq!(nakadi.accepted_eids(), vec![EID_A; 3]);
+    // Not HTTP: a 400, the connection closed, nothing logged.
+    let answer = exchange(&nakadi, b"HELLO\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+    assert_eq!(nakadi.requests().len(), 3);
 }

@@ -1,12 +1,11 @@
 //! `MotoS3`: synchronous S3 helpers (buckets, objects) against a [`Moto`]
 //! server, through the SDK with path-style addressing, as the relay talks
 //! to moto.
-#![allow(dead_code)]
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::moto::Moto;
+use crate::moto::Moto;
 
 /// An S3 client for one moto server, with a private runtime.
 pub struct MotoS3 {

@@ -5,7 +5,6 @@
 //! `scripts/test` with `pip install 'moto[server]'`) or `moto_server` on the
 //! PATH. Moto keeps all state in memory: [`Moto::stop`] + [`Moto::restart`]
 //! simulate an outage, but the restarted server has no queues or messages.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -49,7 +48,7 @@ impl std::fmt::Debug for Moto {
 
 /// Where `moto_server` is: the workspace venv, else the PATH.
 fn find_moto_server() -> PathBuf {
-    let venv = super::workspace().join(".venv/bin/moto_server");
+    let venv = crate::workspace().join(".venv/bin/moto_server");
     if venv.is_file() {
         return venv;
     }

@@ -16,7 +16,6 @@
 //!
 //! Unknown request ids get 400 and other paths 404. Every request is served
 //! on its own thread, so a blocked `next` never holds up a `response`.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -148,7 +147,7 @@ impl RuntimeApi {
         let thread = {
             let shared = shared.clone();
             let closing = shared.clone();
-            super::serve_each_request(
+            crate::serve_each_request(
                 "runtime-api",
                 server.clone(),
                 move || closing.closing.load(Ordering::SeqCst),
@@ -263,7 +262,7 @@ impl RuntimeApi {
     /// Waits until the function is polling `invocation/next` with nothing
     /// queued (initialised and idle); false on timeout.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        super::wait_until(&self.shared.state, &self.shared.changed, timeout, |state| {
+        crate::wait_until(&self.shared.state, &self.shared.changed, timeout, |state| {
             state.waiting > 0 && state.queue.is_empty()
         })
     }

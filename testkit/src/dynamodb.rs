@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::moto::Moto;
+use crate::moto::Moto;
 
 impl Moto {
     /// Calls a DynamoDB operation (`CreateTable`, `PutItem`, ...) and returns
