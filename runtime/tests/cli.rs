@@ -101,8 +101,103 @@ fn expect_fails_with_a_readable_diff_on_mismatch() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("2 of"), "{stderr}");
-    assert!(stderr.contains("differs at /body/data_type"), "{stderr}");
-    assert!(stderr.contains("(no event expected)"), "{stderr}");
+    // Per event the record that made it, per differing JSON Pointer the
+    // expected → actual values; never the two whole lines.
+    assert!(
+        stderr.contains(r#"  /body/data_type: "something-else" → "payment-order""#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("event 2 (record "), "{stderr}");
+    assert!(stderr.contains("produced but not expected"), "{stderr}");
+    assert!(!stderr.contains(&lines[1]), "no whole lines: {stderr}");
+}
+
+#[test]
+fn relay_test_as_people_use_it() {
+    let wasm = relay_testkit::guest("data-change");
+    let dir = scratch("as-used");
+    // AWS's own example record: no SequenceNumber, no eventSourceARN, the
+    // table in tableName, the creation time in milliseconds.
+    let record = r#"{"awsRegion":"us-east-1","eventID":"c81e728d9d4c2f636f067f89cc14862c",
+        "eventName":"INSERT","userIdentity":null,"recordFormat":"application/json",
+        "tableName":"Music","dynamodb":{"ApproximateCreationDateTime":1685986340120,
+        "Keys":{"Artist":{"S":"No One You Know"},"SongTitle":{"S":"Call Me Today"}},
+        "NewImage":{"Artist":{"S":"No One You Know"},"SongTitle":{"S":"Call Me Today"}},
+        "SizeBytes":102},"eventSource":"aws:dynamodb"}"#;
+    // Read from stdin, without settings (data-change names the data type
+    // after the table).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["test", "-t", s(&wasm), "-e", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), record.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let event: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(event["event_type"], "Music");
+    assert_eq!(event["body"]["data_type"], "Music");
+    assert_eq!(
+        event["body"]["metadata"]["occurred_at"], "2023-06-05T17:32:20.120Z",
+        "milliseconds are read as milliseconds"
+    );
+    assert!(
+        text(&out.stderr).contains("has no dynamodb.SequenceNumber: using the stand-in"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --bless writes the expectation; --expect then passes.
+    let input = dir.join("record.json");
+    std::fs::write(&input, record).unwrap();
+    let expected = dir.join("expected.jsonl");
+    let test = |extra: &[&str]| {
+        let mut args = vec![
+            "test",
+            "-t",
+            s(&wasm),
+            "-e",
+            s(&input),
+            "--expect",
+            s(&expected),
+        ];
+        args.extend_from_slice(extra);
+        relay(&args)
+    };
+    let out = test(&["--bless"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("wrote 1 events of 1 records"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = test(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // An expectation that is not JSON is an error (3), not a mismatch (1).
+    std::fs::write(&expected, "not json\n").unwrap();
+    let out = test(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("line 1 is not JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `-s '[1]'` is bad settings, not a missing file.
+    let out = relay(&["test", "-t", s(&wasm), "-e", s(&input), "-s", "[1]"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("inline settings must be a JSON object, not an array"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Wrong usage is clap's 2.
+    let out = relay(&["test", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -229,7 +324,7 @@ fn precompiled_artifact_gives_the_same_events() {
     };
     // An artifact is native code: only with the user's word for it.
     let out = test(&[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("data-change is a precompiled artifact, not WebAssembly")
@@ -255,7 +350,7 @@ fn unusable_inputs_get_clear_errors() {
         "-s",
         r#"{"colour":"red"}"#,
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("data-change refused its settings"),
@@ -264,7 +359,7 @@ fn unusable_inputs_get_clear_errors() {
 
     // Settings that are not JSON.
     let out = relay(&["test", "-t", s(&wasm), "-e", s(&event), "-s", "{nope"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("not JSON"),
         "{}",
@@ -273,7 +368,7 @@ fn unusable_inputs_get_clear_errors() {
 
     // A file that is not a component.
     let out = relay(&["test", "-t", s(&event), "-e", s(&event)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("not a usable WebAssembly component"),
         "{}",
@@ -293,7 +388,7 @@ fn unusable_inputs_get_clear_errors() {
         "-s",
         r#"{"data_type":"x"}"#,
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         text(&out.stderr).contains("junk.json"),
         "{}",

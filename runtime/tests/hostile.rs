@@ -460,7 +460,7 @@ fn a_forged_artifact_is_never_run_unless_the_user_vouches_for_it() {
     };
     // Violated (the reported attack): refused as what it is.
     let out = test(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("is a precompiled artifact, not WebAssembly"),
         "{}",

@@ -460,7 +460,7 @@ settings = {{ data_type = "order" }}
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("table orders has no stream") && stderr.contains("NEW_AND_OLD_IMAGES"),
         "{stderr}"
@@ -478,7 +478,7 @@ settings = {{ data_type = "order" }}
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("table users has no route") && stderr.contains("[tables.users]"),
         "{stderr}"

@@ -1,10 +1,25 @@
 //! A record's `ApproximateCreationDateTime`: seconds since the epoch (as
-//! Lambda sends it) or ISO 8601 text (as moto writes it), to milliseconds.
+//! Lambda sends it), milliseconds (as Kinesis Data Streams for DynamoDB
+//! sends it) or ISO 8601 text (as moto writes it), to milliseconds.
 
 use serde_json::Value;
 
 use super::json_kind;
 use super::number::Decimal;
+
+/// A number of seconds this large is a time in milliseconds: as seconds it
+/// would be after the year 5138, as milliseconds it is after 1973.
+const MILLIS_FROM: u64 = 100_000_000_000;
+
+/// Seconds, or milliseconds when the number is too large to be seconds, to
+/// milliseconds.
+fn epoch_ms(text: &str) -> Option<u64> {
+    let ms = Decimal::parse(text)?.millis()?;
+    Some(match ms / 1000 >= MILLIS_FROM {
+        true => ms / 1000,
+        false => ms,
+    })
+}
 
 /// `ApproximateCreationDateTime` in milliseconds since the epoch, truncated;
 /// the error says what is wrong with the value.
@@ -12,18 +27,13 @@ pub(super) fn creation_time_ms(value: &Value) -> Result<u64, String> {
     match value {
         Value::Number(n) => {
             let text = n.to_string();
-            Decimal::parse(&text)
-                .and_then(|d| d.millis())
-                .ok_or_else(|| {
-                    format!("{text} is not a non-negative number of seconds since the Unix epoch")
-                })
+            epoch_ms(&text).ok_or_else(|| {
+                format!("{text} is not a non-negative number of seconds (or milliseconds) since the Unix epoch")
+            })
         }
-        Value::String(text) => Decimal::parse(text)
-            .and_then(|d| d.millis())
-            .or_else(|| iso8601_ms(text))
-            .ok_or_else(|| {
-                format!("{text:?} is neither seconds since the Unix epoch nor an ISO 8601 UTC time")
-            }),
+        Value::String(text) => epoch_ms(text).or_else(|| iso8601_ms(text)).ok_or_else(|| {
+            format!("{text:?} is neither seconds since the Unix epoch nor an ISO 8601 UTC time")
+        }),
         other => Err(format!(
             "it is {}, expected seconds since the Unix epoch",
             json_kind(other)
@@ -133,5 +143,20 @@ mod tests {
         assert_eq!(iso8601_ms("2026-01-15"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00.Z"), None);
         assert_eq!(iso8601_ms("2026-01-15T08:00:00+0100"), None);
+    }
+
+    #[test]
+    fn seconds_and_milliseconds_are_told_apart() {
+        let ms = |v: serde_json::Value| creation_time_ms(&v).unwrap();
+        // Lambda's DynamoDB Streams records: seconds, maybe fractional.
+        assert_eq!(ms(serde_json::json!(1_768_464_000)), 1_768_464_000_000);
+        let fractional: Value = serde_json::from_str("1768464000.25").unwrap();
+        assert_eq!(ms(fractional), 1_768_464_000_250);
+        // Kinesis Data Streams for DynamoDB (and AWS's examples): milliseconds.
+        assert_eq!(
+            ms(serde_json::json!(1_685_986_340_120_u64)),
+            1_685_986_340_120
+        );
+        assert_eq!(ms(serde_json::json!("1685986340120")), 1_685_986_340_120);
     }
 }

@@ -24,7 +24,7 @@ use clap::{Args, Parser, Subcommand};
 /// Relay turns DynamoDB Stream records into published events, mapping each
 /// record with the table's WebAssembly transform.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {
     /// Without a command, `relay` runs as a Lambda function when
     /// AWS_LAMBDA_RUNTIME_API is set (the `bootstrap` of a custom runtime).
@@ -73,6 +73,31 @@ enum Command {
     Redrive(redrive::RedriveArgs),
 }
 
+const AFTER_HELP: &str = "\
+Environment:
+  RELAY_CONFIG           the configuration file (--config)
+  RELAY_LOG              log filter, e.g. `relay=info,warn` (default warn); else RUST_LOG,
+                         else AWS_LAMBDA_LOG_LEVEL
+  AWS_LAMBDA_LOG_FORMAT  JSON or Text (default: text on a terminal, JSON otherwise)
+  RELAY_BUS_URL, RELAY_BUS_TOKEN_FILE, RELAY_FALLBACK_QUEUE_URL,
+  RELAY_CLAIM_CHECK_BUCKET, RELAY_REGISTRY_TABLE
+                         override the configuration file
+  RELAY_MODULE_CACHE     the module cache folder (default /tmp/relay-modules)
+
+Exit codes:
+  0  done
+  1  done, and something is wrong: records failed or events differ (test), a problem
+     found (check), records handed back (run), messages still parked (redrive)
+  2  wrong usage (an unknown flag, a missing argument)
+  3  could not run: a file, the configuration, a module or a service";
+
+/// The exit code when a command could not do its work (a file, the
+/// configuration for a command that runs it, a module, a service). 0 is
+/// success; 1 is a command that ran and found something wrong (records
+/// failed or events differ, `check` found a problem, records handed back,
+/// messages still parked); 2 is wrong usage (clap's).
+const CANNOT_RUN: u8 = 3;
+
 /// Runs the command line: parses the arguments, runs the command, and
 /// turns its result into the exit code.
 pub fn main() -> ExitCode {
@@ -88,7 +113,7 @@ pub fn main() -> ExitCode {
                 Ok(args) => Command::Lambda(args),
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    return ExitCode::from(2);
+                    return ExitCode::from(CANNOT_RUN);
                 }
             }
         }
@@ -119,7 +144,7 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
@@ -127,15 +152,28 @@ pub fn main() -> ExitCode {
 /// Logs go to stderr: human-readable on a terminal, JSON otherwise.
 /// `RELAY_LOG` sets the filter (default `warn`).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RELAY_LOG")
+    // As lambda_runtime's own subscriber: Lambda's log controls apply, and
+    // RELAY_LOG or RUST_LOG win over them.
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let filter = var("RELAY_LOG")
+        .or_else(|| var("RUST_LOG"))
+        .or_else(|| var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_ascii_lowercase()))
+        .unwrap_or_else(|| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
+    let json = match var("AWS_LAMBDA_LOG_FORMAT").map(|f| f.to_ascii_lowercase()) {
+        Some(format) => format == "json",
+        None => !std::io::stderr().is_terminal(),
+    };
+    if json {
+        // The message and fields at the top level of each line, as
+        // CloudWatch's JSON log format expects.
+        builder.json().flatten_event(true).init();
     } else {
-        builder.json().init();
+        builder.init();
     }
 }
 

@@ -12,7 +12,8 @@ pub(super) struct PollArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// A table to poll (repeatable); default: every table in the configuration.
-    #[arg(long = "table", short)]
+    /// (`-t` is `--transform` elsewhere, so this has no short flag.)
+    #[arg(long = "table")]
     tables: Vec<String>,
     /// Where to start in the shards open now.
     #[arg(long, value_enum, default_value = "latest")]

@@ -10,8 +10,8 @@ use super::write_file;
 
 #[derive(Args)]
 pub(super) struct SampleArgs {
-    /// Number of records.
-    #[arg(long, short, default_value_t = 100)]
+    /// Number of records (`-c` is `--config` elsewhere: the short flag is `-n`).
+    #[arg(long, short = 'n', default_value_t = 100)]
     count: usize,
     /// Seed: the same seed gives the same records.
     #[arg(long, default_value_t = 1)]

@@ -21,11 +21,15 @@ pub(super) struct TestArgs {
     trust_artifact: bool,
     /// Input: a Lambda DynamoDB Streams event ({"Records": [...]}, as Lambda
     /// delivers it or `relay poll --capture` writes it), the output of
-    /// DynamoDB Streams GetRecords, or one record.
+    /// DynamoDB Streams GetRecords, or one record; `-` reads stdin.
+    /// Hand-written records may leave out eventSourceARN (give tableName or
+    /// --table), eventID and dynamodb.SequenceNumber (stand-ins are used, and
+    /// said on stderr).
     #[arg(long, short)]
     event: PathBuf,
-    /// The table of records without an eventSourceARN (GetRecords output,
-    /// e.g. `aws dynamodbstreams get-records`, lacks it; Lambda adds it).
+    /// The table of records without an eventSourceARN or tableName
+    /// (GetRecords output, e.g. `aws dynamodbstreams get-records`, lacks
+    /// both; Lambda adds the ARN).
     #[arg(long)]
     table: Option<String>,
     /// Table settings handed to the transform: inline JSON (`{"data_type": "x"}`)
@@ -33,9 +37,14 @@ pub(super) struct TestArgs {
     #[arg(long, short, default_value = "{}")]
     settings: String,
     /// Expected output (JSON Lines, as printed by `relay test`); exits 1 with
-    /// a diff when the events differ.
+    /// the differences (per event: the record and each differing JSON
+    /// Pointer, expected → actual) when the events differ.
     #[arg(long)]
     expect: Option<PathBuf>,
+    /// Write the events to the --expect file instead of comparing (to
+    /// create it, or accept a change after reading the differences).
+    #[arg(long, alias = "update", requires = "expect")]
+    bless: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -70,8 +79,13 @@ impl LimitArgs {
 
 pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let settings = read_settings(&args.settings)?;
-    let input = std::fs::read_to_string(&args.event)
-        .with_context(|| format!("cannot read the input {}", args.event.display()))?;
+    let input = match args.event.as_os_str() == "-" {
+        true => {
+            std::io::read_to_string(std::io::stdin()).context("cannot read records from stdin")?
+        }
+        false => std::fs::read_to_string(&args.event)
+            .with_context(|| format!("cannot read the input {}", args.event.display()))?,
+    };
     let engine = TransformEngine::new()?;
     let module = match args.trust_artifact {
         false => engine.load(&args.transform).map_err(|e| match e {
@@ -94,14 +108,31 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let mut instance = module.instantiate(&settings, args.limits.limits())?;
     let run = relay::dev::test::run(&mut instance, &input, args.table.as_deref())
         .with_context(|| format!("cannot read records from {}", args.event.display()))?;
+    for note in &run.notes {
+        eprintln!("note: {note}");
+    }
     let mut ok = run.failures.is_empty();
     for failure in &run.failures {
         eprintln!("error: {failure}");
     }
-    if let Some(expect) = &args.expect {
-        let expected = std::fs::read_to_string(expect)
+    if let (Some(expect), true) = (&args.expect, args.bless) {
+        let mut text = run.lines.join("\n");
+        text.push('\n');
+        std::fs::write(expect, text)
+            .with_context(|| format!("cannot write the expectation {}", expect.display()))?;
+        eprintln!(
+            "wrote {} events of {} records to {}",
+            run.lines.len(),
+            run.records,
+            expect.display()
+        );
+    } else if let Some(expect) = &args.expect {
+        let text = std::fs::read_to_string(expect)
             .with_context(|| format!("cannot read the expectation {}", expect.display()))?;
-        match relay::dev::test::compare(&run.lines, &expected) {
+        let expected = relay::dev::test::read_expectation(&text).map_err(|e| {
+            anyhow::anyhow!("the expectation {} is unusable: {e}", expect.display())
+        })?;
+        match relay::dev::test::compare(&run.lines, &run.sequence_numbers, &expected) {
             Ok(()) => eprintln!(
                 "ok: {} records, {} events match {}",
                 run.records,
@@ -130,20 +161,33 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Settings are inline JSON or a path to a JSON file; either way a JSON object.
+/// Settings are inline JSON or a path to a JSON file; either way a JSON
+/// object. Text that parses as JSON is taken inline (so `[1]` is bad
+/// settings, not a missing file); anything else is a file's path.
 fn read_settings(arg: &str) -> anyhow::Result<String> {
-    let text = if arg.trim_start().starts_with('{') {
-        arg.to_owned()
-    } else {
-        std::fs::read_to_string(arg)
-            .with_context(|| format!("cannot read the settings file {arg}"))?
+    const EXAMPLE: &str = r#"'{"data_type": "order"}'"#;
+    let (text, from) = match serde_json::from_str::<serde_json::Value>(arg) {
+        Ok(_) => (arg.to_owned(), "inline settings".to_owned()),
+        Err(_) if arg.trim_start().starts_with('{') => {
+            let e = serde_json::from_str::<serde_json::Value>(arg).unwrap_err();
+            anyhow::bail!("the settings are not JSON ({e}); for example: --settings {EXAMPLE}")
+        }
+        Err(_) => (
+            std::fs::read_to_string(arg).with_context(|| {
+                format!(
+                    "cannot read the settings file {arg} (settings are inline JSON or a file, \
+                     for example --settings {EXAMPLE})"
+                )
+            })?,
+            format!("the settings file {arg}"),
+        ),
     };
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!("settings are not JSON (example: '{{\"data_type\": \"order\"}}'): {arg}")
-    })?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{from} is not JSON; for example: --settings {EXAMPLE}"))?;
     anyhow::ensure!(
         value.is_object(),
-        "settings must be a JSON object, such as '{{\"data_type\": \"order\"}}', not {arg}"
+        "{from} must be a JSON object, not {}; for example: --settings {EXAMPLE}",
+        relay_record::dynamodb::json_kind(&value)
     );
     Ok(value.to_string())
 }

@@ -22,8 +22,12 @@ struct OutputLine<'a> {
 pub struct TestRun {
     /// One JSON object per event: `{"event_type", "key", "body"}`.
     pub lines: Vec<String>,
+    /// Per line, the sequence number of the record that produced it.
+    pub sequence_numbers: Vec<String>,
     /// One message per record that could not be decoded or transformed.
     pub failures: Vec<String>,
+    /// What was filled in for hand-written records (to say on stderr).
+    pub notes: Vec<String>,
     /// How many records the input held.
     pub records: usize,
 }
@@ -43,24 +47,51 @@ pub fn local_stream_arn(table: &str) -> String {
     format!("arn:aws:dynamodb:local:000000000000:table/{table}/stream/local")
 }
 
-/// Gives every record of `input` without an `eventSourceARN` the one of
-/// [`local_stream_arn`]: records read with the DynamoDB Streams API (`aws
-/// dynamodbstreams get-records`) lack it, while Lambda adds it.
-pub fn label_records(input: &str, table: &str) -> anyhow::Result<String> {
-    let mut value: Value = serde_json::from_str(input)?;
-    let arn = Value::from(local_stream_arn(table));
-    let label = |record: &mut Value| {
-        if let Value::Object(record) = record {
-            record
-                .entry("eventSourceARN")
-                .or_insert_with(|| arn.clone());
+/// Makes hand-written records runnable, saying what it filled in: a record
+/// without an `eventSourceARN` gets one for its `tableName` (the Kinesis
+/// Data Streams for DynamoDB shape) or for `table` (records read with
+/// `aws dynamodbstreams get-records` have neither); a record without a
+/// `dynamodb.SequenceNumber` or `eventID` gets a stand-in from its position.
+pub fn prepare(input: &str, table: Option<&str>) -> Result<(String, Vec<String>), String> {
+    let mut value: Value = serde_json::from_str(input).map_err(|e| format!("not JSON: {e}"))?;
+    let mut notes = Vec::new();
+    let mut fill = |index: usize, record: &mut Value| {
+        let Value::Object(record) = record else {
+            return;
+        };
+        if !record.contains_key("eventSourceARN") {
+            let named = record
+                .get("tableName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| table.map(str::to_owned));
+            if let Some(name) = named {
+                record.insert("eventSourceARN".into(), local_stream_arn(&name).into());
+            }
+        }
+        let stand_in = format!("{:021}", index + 1);
+        if !record.contains_key("eventID") {
+            record.insert("eventID".into(), format!("local-{}", index + 1).into());
+        }
+        if let Some(Value::Object(dynamodb)) = record.get_mut("dynamodb") {
+            if !dynamodb.contains_key("SequenceNumber") {
+                notes.push(format!(
+                    "record #{} has no dynamodb.SequenceNumber: using the stand-in {stand_in} \
+                     (eids derive from it, so they differ from the ones the relay gives the real record)",
+                    index + 1
+                ));
+                dynamodb.insert("SequenceNumber".into(), stand_in.into());
+            }
         }
     };
     match value.get_mut("Records").and_then(Value::as_array_mut) {
-        Some(records) => records.iter_mut().for_each(label),
-        None => label(&mut value),
+        Some(records) => records
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, record)| fill(i, record)),
+        None => fill(0, &mut value),
     }
-    Ok(value.to_string())
+    Ok((value.to_string(), notes))
 }
 
 /// Decodes every record of `input` (a Lambda DynamoDB Streams event, the
@@ -72,17 +103,12 @@ pub fn run(
     input: &str,
     table: Option<&str>,
 ) -> anyhow::Result<TestRun> {
-    let labelled;
-    let input = match table {
-        Some(table) => {
-            labelled = label_records(input, table)?;
-            &labelled
-        }
-        None => input,
-    };
+    let (prepared, notes) = prepare(input, table).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let input = prepared.as_str();
     let records = relay_record::dynamodb::parse_records(input)?;
     let mut run = TestRun {
         records: records.len(),
+        notes,
         ..TestRun::default()
     };
     for record in records {
@@ -90,7 +116,8 @@ pub fn run(
             Ok(record) => record,
             Err(e) => {
                 let hint = if table.is_none() && e.to_string().contains("eventSourceARN") {
-                    " (records read with the DynamoDB Streams API have none: pass --table NAME)"
+                    " (records read with the DynamoDB Streams API have none: pass --table NAME, \
+                     or give the record a tableName)"
                 } else {
                     ""
                 };
@@ -99,58 +126,91 @@ pub fn run(
             }
         };
         match instance.transform(&record) {
-            Ok(events) => run.lines.extend(events.iter().map(output_line)),
+            Ok(events) => {
+                run.lines.extend(events.iter().map(output_line));
+                run.sequence_numbers
+                    .extend(events.iter().map(|_| record.sequence_number.clone()));
+            }
             Err(e) => run.failures.push(e.to_string()),
         }
     }
     Ok(run)
 }
 
-/// Compares output lines with an expected JSON Lines text, line by line as
-/// JSON values (so whitespace and key order do not matter). Returns a
-/// readable diff on mismatch.
-pub fn compare(actual: &[String], expected: &str) -> Result<(), String> {
-    let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
-    let parse = |line: &str| serde_json::from_str::<Value>(line).ok();
+/// Reads an expectation file: JSON Lines, one event per line (blank lines
+/// skipped). A line that is not JSON is an error naming it, not a mismatch.
+pub fn read_expectation(text: &str) -> Result<Vec<Value>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                format!(
+                    "line {} is not JSON ({e}): {}; the file must hold one JSON event per line, \
+                     as `relay test` prints them (write it with --bless)",
+                    n + 1,
+                    shorten(line, 80)
+                )
+            })
+        })
+        .collect()
+}
+
+/// Compares output lines (from the records with `sequence_numbers`) with
+/// the expected events, as JSON values (whitespace and key order do not
+/// matter). On mismatch, says per event which record produced it and, per
+/// differing JSON Pointer, the expected → actual values.
+pub fn compare(
+    actual: &[String],
+    sequence_numbers: &[String],
+    expected: &[Value],
+) -> Result<(), String> {
     let mut diff = String::new();
     let mut mismatches = 0;
     for i in 0..actual.len().max(expected.len()) {
-        let (a, e) = (actual.get(i), expected.get(i));
-        let same = match (a, e) {
-            (Some(a), Some(e)) => match (parse(a), parse(e)) {
-                (Some(a), Some(e)) => a == e,
-                _ => a.trim() == e.trim(),
-            },
-            _ => false,
-        };
-        if same {
+        let a = actual
+            .get(i)
+            .map(|line| serde_json::from_str::<Value>(line).expect("relay test prints JSON lines"));
+        let e = expected.get(i);
+        if a.as_ref() == e {
             continue;
         }
         mismatches += 1;
         if mismatches > 20 {
             continue;
         }
-        let _ = writeln!(diff, "@@ event {} @@", i + 1);
-        match e {
-            Some(e) => {
-                let _ = writeln!(diff, "- {e}");
+        let record = match sequence_numbers.get(i) {
+            Some(seq) => format!(" (record {seq})"),
+            None => String::new(),
+        };
+        match (e, &a) {
+            (Some(e), Some(a)) => {
+                let _ = writeln!(diff, "event {}{record}:", i + 1);
+                for path in differing_paths(e, a, String::new()).into_iter().take(10) {
+                    let at = |v: &Value| {
+                        v.pointer(&path)
+                            .map_or("(absent)".to_owned(), |v| shorten(&v.to_string(), 80))
+                    };
+                    let _ = writeln!(diff, "  {path}: {} → {}", at(e), at(a));
+                }
             }
-            None => {
-                let _ = writeln!(diff, "- (no event expected)");
+            (Some(e), None) => {
+                let _ = writeln!(
+                    diff,
+                    "event {}: expected but not produced: {}",
+                    i + 1,
+                    shorten(&e.to_string(), 120)
+                );
             }
-        }
-        match a {
-            Some(a) => {
-                let _ = writeln!(diff, "+ {a}");
+            (None, Some(a)) => {
+                let _ = writeln!(
+                    diff,
+                    "event {}{record}: produced but not expected: {}",
+                    i + 1,
+                    shorten(&a.to_string(), 120)
+                );
             }
-            None => {
-                let _ = writeln!(diff, "+ (no event produced)");
-            }
-        }
-        if let (Some(a), Some(e)) = (a.and_then(|a| parse(a)), e.and_then(|e| parse(e))) {
-            for path in differing_paths(&e, &a, String::new()).into_iter().take(10) {
-                let _ = writeln!(diff, "  differs at {path}");
-            }
+            (None, None) => {}
         }
     }
     if mismatches == 0 {
@@ -165,6 +225,14 @@ pub fn compare(actual: &[String], expected: &str) -> Result<(), String> {
         expected.len(),
         actual.len()
     ))
+}
+
+/// `text` cut to about `max` characters, marked when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// JSON Pointers at which two values differ, to point a reader at the change.
@@ -200,35 +268,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn label_records_fills_only_missing_arns() {
-        let input = r#"{"Records": [{"eventID": "a", "n": 1.50},
-            {"eventID": "b", "eventSourceARN": "arn:kept"}], "NextShardIterator": "x"}"#;
-        let labelled: Value =
-            serde_json::from_str(&label_records(input, "orders").unwrap()).unwrap();
+    fn prepare_fills_in_what_hand_written_records_lack() {
+        let input = r#"{"Records": [
+            {"eventID": "a", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "5", "n": 1.50}},
+            {"eventID": "b", "eventSourceARN": "arn:kept", "dynamodb": {"SequenceNumber": "6"}},
+            {"eventName": "INSERT", "tableName": "payments", "dynamodb": {"Keys": {}}}
+        ], "NextShardIterator": "x"}"#;
+        let (prepared, notes) = prepare(input, Some("orders")).unwrap();
+        let prepared: Value = serde_json::from_str(&prepared).unwrap();
+        let records = &prepared["Records"];
+        assert_eq!(records[0]["eventSourceARN"], local_stream_arn("orders"));
+        assert_eq!(records[0]["dynamodb"]["n"].to_string(), "1.50");
+        assert_eq!(records[1]["eventSourceARN"], "arn:kept");
+        assert_eq!(records[2]["eventSourceARN"], local_stream_arn("payments"));
         assert_eq!(
-            labelled["Records"][0]["eventSourceARN"],
-            local_stream_arn("orders")
+            records[2]["dynamodb"]["SequenceNumber"],
+            "000000000000000000003"
         );
-        assert_eq!(labelled["Records"][0]["n"].to_string(), "1.50");
-        assert_eq!(labelled["Records"][1]["eventSourceARN"], "arn:kept");
-        let single: Value =
-            serde_json::from_str(&label_records(r#"{"eventID": "c"}"#, "t").unwrap()).unwrap();
+        assert_eq!(records[2]["eventID"], "local-3");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("record #3 has no dynamodb.SequenceNumber"));
+        let (single, _) = prepare(r#"{"eventID": "c"}"#, Some("t")).unwrap();
+        let single: Value = serde_json::from_str(&single).unwrap();
         assert_eq!(single["eventSourceARN"], local_stream_arn("t"));
     }
 
     #[test]
     fn compare_accepts_same_json_with_other_whitespace() {
         let actual = vec![r#"{"a":1,"b":[1,2]}"#.to_string()];
-        assert!(compare(&actual, "{ \"b\": [1, 2], \"a\": 1 }\n\n").is_ok());
+        let expected = read_expectation("{ \"b\": [1, 2], \"a\": 1 }\n\n").unwrap();
+        assert!(compare(&actual, &["1".into()], &expected).is_ok());
     }
 
     #[test]
-    fn compare_reports_changed_field_and_missing_event() {
+    fn compare_names_the_record_and_each_differing_value() {
         let actual = vec![r#"{"a":1,"b":{"c":"x"}}"#.to_string()];
-        let expected = "{\"a\":1,\"b\":{\"c\":\"y\"}}\n{\"a\":2}\n";
-        let diff = compare(&actual, expected).unwrap_err();
+        let expected = read_expectation("{\"a\":1,\"b\":{\"c\":\"y\"}}\n{\"a\":2}\n").unwrap();
+        let diff = compare(&actual, &["4200".into()], &expected).unwrap_err();
         assert!(diff.contains("2 of 2 events differ"), "{diff}");
-        assert!(diff.contains("differs at /b/c"), "{diff}");
-        assert!(diff.contains("+ (no event produced)"), "{diff}");
+        assert!(diff.contains("event 1 (record 4200):"), "{diff}");
+        assert!(diff.contains(r#"/b/c: "y" → "x""#), "{diff}");
+        assert!(
+            diff.contains(r#"event 2: expected but not produced: {"a":2}"#),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn an_expectation_that_is_not_json_is_an_error() {
+        let err = read_expectation("{\"a\":1}\nnot json\n").unwrap_err();
+        assert!(err.starts_with("line 2 is not JSON"), "{err}");
     }
 }

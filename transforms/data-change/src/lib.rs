@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! {"metadata": {"eid": "<uuid>", "occurred_at": "<RFC 3339>"},
-//!  "data_op": "C|U|D", "data_type": "<configured>",
+//!  "data_op": "C|U|D", "data_type": "<configured, else the table name>",
 //!  "data": <item after the change; for D the item before>,
 //!  "patch": <RFC 6902 JSON Patch from old image to new image>}
 //! ```
@@ -17,12 +17,15 @@ use serde::Deserialize;
 /// depend on the SDK (the host's `relay bench` runs this crate natively).
 pub use relay_sdk::Transform;
 
-/// Per-table settings, e.g. `{"data_type": "order", "event_type": "shop.order-changed"}`.
-#[derive(Debug, Clone, Deserialize)]
+/// Per-table settings, e.g. `{"data_type": "order", "event_type": "shop.order-changed"}`;
+/// both optional (`{}` works).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// The `data_type` written into every event (required).
-    pub data_type: String,
+    /// The `data_type` written into every event; defaults to the record's
+    /// table name.
+    #[serde(default)]
+    pub data_type: Option<String>,
     /// The event type to publish to; defaults to `data_type`.
     #[serde(default)]
     pub event_type: Option<String>,
@@ -31,34 +34,59 @@ pub struct Settings {
 /// Emits exactly one [`DataChangeEvent`] per record.
 #[derive(Debug, Clone)]
 pub struct DataChange {
-    builder: DataChangeEvent,
+    /// Set when `data_type` is configured; otherwise each record's table
+    /// names it.
+    builder: Option<DataChangeEvent>,
+    event_type: Option<String>,
 }
 
 impl Transform for DataChange {
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self, TransformError> {
-        if settings.data_type.trim().is_empty() {
+        if settings
+            .data_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(TransformError::invalid_settings(
-                r#"`data_type` must not be empty, e.g. {"data_type": "order"}"#,
+                r#"`data_type` must not be empty; leave it out to use the table name, e.g. {"data_type": "order"}"#,
             ));
         }
-        let event_type = match settings.event_type {
-            Some(event_type) if event_type.trim().is_empty() => {
-                return Err(TransformError::invalid_settings(
-                    r#"`event_type` must not be empty; leave it out to use `data_type`, e.g. {"data_type": "order"}"#,
-                ))
-            }
-            Some(event_type) => event_type,
-            None => settings.data_type.clone(),
-        };
+        if settings
+            .event_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(TransformError::invalid_settings(
+                r#"`event_type` must not be empty; leave it out to use `data_type`, e.g. {"data_type": "order"}"#,
+            ));
+        }
+        let builder = settings.data_type.map(|data_type| {
+            let event_type = settings
+                .event_type
+                .clone()
+                .unwrap_or_else(|| data_type.clone());
+            DataChangeEvent::new(event_type, data_type)
+        });
         Ok(DataChange {
-            builder: DataChangeEvent::new(event_type, settings.data_type),
+            builder,
+            event_type: settings.event_type,
         })
     }
 
     fn transform(&self, record: &Record) -> Result<Vec<Event>, TransformError> {
-        Ok(vec![self.builder.build(record, 0)?])
+        let event = match &self.builder {
+            Some(builder) => builder.build(record, 0)?,
+            None => {
+                let event_type = self
+                    .event_type
+                    .clone()
+                    .unwrap_or_else(|| record.table.clone());
+                DataChangeEvent::new(event_type, record.table.clone()).build(record, 0)?
+            }
+        };
+        Ok(vec![event])
     }
 }
 
@@ -81,6 +109,30 @@ mod tests {
             sequence_number: "4000000000000000000001".into(),
             ..testing::record(operation, json!({"order_number": "A-1"}), old, new)
         }
+    }
+
+    #[test]
+    fn without_settings_the_table_names_the_data_type_and_event_type() {
+        let t = transform(json!({}));
+        let events = t
+            .transform(&record(
+                Operation::Insert,
+                None,
+                Some(json!({"order_number": "A-1"})),
+            ))
+            .unwrap();
+        assert_eq!(events[0].event_type, "orders");
+        assert_eq!(body(&events[0])["data_type"], "orders");
+        let t = transform(json!({"event_type": "shop.changed"}));
+        let events = t
+            .transform(&record(
+                Operation::Insert,
+                None,
+                Some(json!({"order_number": "A-1"})),
+            ))
+            .unwrap();
+        assert_eq!(events[0].event_type, "shop.changed");
+        assert_eq!(body(&events[0])["data_type"], "orders");
     }
 
     #[test]
@@ -193,9 +245,12 @@ mod tests {
     }
 
     #[test]
-    fn validate_rejects_missing_data_type() {
-        let err = serde_json::from_str::<Settings>("{}").unwrap_err();
-        assert!(err.to_string().contains("data_type"), "{err}");
+    fn empty_settings_are_valid() {
+        // Issue 14: without settings the table names the data type, so a
+        // settings error never hides an input error in `relay test`.
+        let settings = serde_json::from_str::<Settings>("{}").unwrap();
+        assert!(settings.data_type.is_none() && settings.event_type.is_none());
+        assert!(DataChange::new(settings).is_ok());
     }
 
     #[test]
