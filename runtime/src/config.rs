@@ -353,6 +353,36 @@ mod tests {
     }
 
     #[test]
+    fn table_limits_merge_into_the_top_level_ones() {
+        let text = format!("{GOOD}\n[limits]\nmax_events = 10\nmemory_bytes = 8388608\n");
+        let config = validate(&text, &Overrides::default()).unwrap();
+        let orders = config.tables["orders"].limits;
+        assert_eq!(orders.cpu_budget_ms, 250, "the table's own");
+        assert_eq!(orders.max_events, 10, "from [limits]");
+        assert_eq!(orders.memory_bytes, 8 << 20, "from [limits]");
+        assert_eq!(orders.max_output_bytes, Limits::default().max_output_bytes);
+        assert_eq!(config.tables["payments"].limits.max_events, 10);
+    }
+
+    #[test]
+    fn validate_rejects_zero_limits() {
+        let text = format!("{GOOD}\n[limits]\nmax_events = 0\n");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("limits.max_events: must be above zero"),
+            "{err}"
+        );
+        let text = GOOD.replace("cpu_budget_ms = 250", "cpu_budget_ms = 0");
+        let err = validate(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("tables.orders.limits.cpu_budget_ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn validate_rejects_zero_attempts() {
         let text = format!("{GOOD}\n[retry]\nmax_attempts = 0\n");
         let err = validate(&text, &Overrides::default()).unwrap_err();

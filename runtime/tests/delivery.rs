@@ -655,3 +655,50 @@ fn the_dynamodb_registry_counts_units_and_drops_empty_rows() {
         "an item with nothing parked has no row: {rows:?}"
     );
 }
+
+#[test]
+fn final_answers_are_parked_without_retries() {
+    let mut stack = Stack::start("final", StackOptions::default());
+    // 404: the event type does not exist. Retrying cannot help.
+    stack.nakadi.respond_status(404, None);
+    let events = batch(vec![insert("orders", "100", "o-1", json!({}))]);
+    let response = stack.invoke(&events, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None);
+    assert_eq!(stack.nakadi.requests().len(), 1, "not retried");
+    let parked = stack.parked();
+    assert_eq!(parked.len(), 1);
+    let reason = parked[0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("not retried") && reason.contains("404"),
+        "{reason}"
+    );
+
+    // 401 twice: the token file is read again once, then it is final.
+    stack.nakadi.healthy();
+    stack.nakadi.clear_logs();
+    stack.nakadi.expect_token("another-token");
+    let events = batch(vec![insert("orders", "200", "o-2", json!({}))]);
+    let response = stack.invoke(&events, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None);
+    assert_eq!(
+        stack.nakadi.requests().len(),
+        2,
+        "one retry with the token read anew"
+    );
+    let parked = stack.parked();
+    let reason = parked
+        .iter()
+        .find(|p| p["sequence_number"] == "200")
+        .and_then(|p| p["last_error"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("refused the token twice"), "{reason}");
+
+    // A token put right between the two tries is used by the second.
+    stack.nakadi.clear_logs();
+    std::fs::write(stack.dir.join("token"), "another-token\n").unwrap();
+    let events = batch(vec![insert("orders", "300", "o-3", json!({}))]);
+    let response = stack.invoke(&events, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None);
+    assert_eq!(stack.nakadi.accepted().len(), 1, "{}", stack.log());
+}

@@ -51,7 +51,47 @@ pub struct RawTable {
     #[serde(default)]
     settings: Option<toml::Table>,
     #[serde(default)]
-    limits: Option<Limits>,
+    limits: RawLimits,
+}
+
+/// A table's `limits`: each one it names overrides the same one of
+/// `[limits]`, the others are `[limits]`'s.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    cpu_budget_ms: Option<u64>,
+    memory_bytes: Option<usize>,
+    max_output_bytes: Option<usize>,
+    max_events: Option<usize>,
+}
+
+impl RawLimits {
+    fn over(self, defaults: Limits) -> Limits {
+        Limits {
+            cpu_budget_ms: self.cpu_budget_ms.unwrap_or(defaults.cpu_budget_ms),
+            memory_bytes: self.memory_bytes.unwrap_or(defaults.memory_bytes),
+            max_output_bytes: self.max_output_bytes.unwrap_or(defaults.max_output_bytes),
+            max_events: self.max_events.unwrap_or(defaults.max_events),
+        }
+    }
+}
+
+/// Checks limits: none may be zero (a zero would refuse every record).
+pub fn validate_limits(field: &str, limits: Limits) -> Result<Limits, Invalid> {
+    let zero = [
+        ("cpu_budget_ms", limits.cpu_budget_ms == 0),
+        ("memory_bytes", limits.memory_bytes == 0),
+        ("max_output_bytes", limits.max_output_bytes == 0),
+        ("max_events", limits.max_events == 0),
+    ];
+    match zero.iter().find(|(_, is_zero)| *is_zero) {
+        Some((name, _)) => Err(Invalid::new(
+            format!("{field}.{name}"),
+            "must be above zero (it would refuse every record)",
+            "[limits] cpu_budget_ms = 100, memory_bytes = 33554432, max_output_bytes = 4194304, max_events = 1000",
+        )),
+        None => Ok(limits),
+    }
 }
 
 /// One table's route.
@@ -76,6 +116,7 @@ pub fn validate_tables(
     default_limits: Limits,
     base: &Path,
 ) -> Result<BTreeMap<String, TableConfig>, Invalid> {
+    let default_limits = validate_limits("limits", default_limits)?;
     if tables.is_empty() {
         return Err(Invalid::new(
             "tables",
@@ -96,13 +137,17 @@ pub fn validate_tables(
             None => "{}".to_owned(),
         };
         let (module, sha256) = table_module(&name, table.module, table.sha256, base)?;
+        let limits = validate_limits(
+            &format!("tables.{name}.limits"),
+            table.limits.over(default_limits),
+        )?;
         out.insert(
             name,
             TableConfig {
                 module,
                 sha256,
                 settings,
-                limits: table.limits.unwrap_or(default_limits),
+                limits,
             },
         );
     }

@@ -26,6 +26,13 @@ pub enum BatchResult {
     Items(Vec<ItemStatus>),
     /// Nothing was published; all of it may be tried again.
     RetryAll(String),
+    /// Nothing was published, and trying the same request again cannot
+    /// help (400 bad request, 404 unknown event type, 413 too large): park
+    /// all of it with the reason.
+    Final(String),
+    /// The bus refused the token (401). The token file is read again for the
+    /// next try; refused twice in a row, it is final.
+    Unauthorized(String),
 }
 
 #[derive(Deserialize)]
@@ -61,6 +68,10 @@ pub fn classify(status: u16, body: &[u8], count: usize) -> BatchResult {
                 BatchResult::RetryAll(format!("status {status} with an unreadable body: {e}"))
             }
         },
+        // What nakadi clients treat as final: the request itself is wrong.
+        400 | 404 | 413 => BatchResult::Final(format!("status {status}: {}", problem(body))),
+        401 => BatchResult::Unauthorized(format!("status 401: {}", problem(body))),
+        // 403 (a producer blocked for a while), 429, 5xx and anything else: retry.
         _ => BatchResult::RetryAll(format!("status {status}: {}", problem(body))),
     }
 }
@@ -155,8 +166,23 @@ mod tests {
     }
 
     #[test]
+    fn final_answers_are_not_retried() {
+        let body = br#"{"title":"Not Found","detail":"EventType \"x\" does not exist."}"#;
+        assert_eq!(
+            classify(404, body, 2),
+            BatchResult::Final("status 404: Not Found: EventType \"x\" does not exist.".into())
+        );
+        assert!(matches!(classify(400, b"", 1), BatchResult::Final(_)));
+        assert!(matches!(classify(413, b"", 1), BatchResult::Final(_)));
+        assert!(matches!(
+            classify(401, b"", 1),
+            BatchResult::Unauthorized(_)
+        ));
+    }
+
+    #[test]
     fn other_statuses_retry_everything() {
-        for status in [500, 503, 429, 403, 401, 404] {
+        for status in [500, 502, 503, 504, 429, 403] {
             assert!(matches!(
                 classify(
                     status,

@@ -39,6 +39,14 @@ impl NakadiClient {
         })
     }
 
+    /// Forgets the cached bearer token: the next request reads the token
+    /// file again (after the bus refused the token).
+    pub fn forget_token(&self) {
+        if let Some(token) = &self.token {
+            *token.cached.lock().expect("token cache") = None;
+        }
+    }
+
     /// The configured per-request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout

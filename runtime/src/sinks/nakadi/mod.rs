@@ -93,6 +93,7 @@ impl NakadiSink {
         let mut last_error = String::new();
         let mut failed_rounds = 0;
         let mut rounds = 0;
+        let mut refused_token = false;
         while !pending.is_empty() {
             let now = Instant::now();
             let Some(left) = until.checked_duration_since(now).filter(|d| !d.is_zero()) else {
@@ -125,6 +126,7 @@ impl NakadiSink {
             }
             let mut still = Vec::new();
             let mut any_failure = false;
+            let unauthorized = matches!(result, BatchResult::Unauthorized(_));
             match result {
                 BatchResult::Items(statuses) => {
                     for (&i, status) in pending.iter().zip(statuses) {
@@ -151,7 +153,41 @@ impl NakadiSink {
                         }
                     }
                 }
-                BatchResult::RetryAll(reason) => {
+                BatchResult::Final(reason) => {
+                    tracing::warn!(
+                        event_type,
+                        events = pending.len(),
+                        "the bus refused the request: {reason}"
+                    );
+                    for &i in &pending {
+                        deliveries[i] = Some(Delivery::Park {
+                            attempts: attempts[i],
+                            reason: format!("refused by the bus, not retried: {reason}"),
+                        });
+                    }
+                    return;
+                }
+                BatchResult::Unauthorized(reason) if refused_token => {
+                    tracing::error!(
+                        event_type,
+                        "the bus refused the token again, after the token file was read anew: {reason}"
+                    );
+                    for &i in &pending {
+                        deliveries[i] = Some(Delivery::Park {
+                            attempts: attempts[i],
+                            reason: format!(
+                                "the bus refused the token twice ({reason}); check bus.token_file"
+                            ),
+                        });
+                    }
+                    return;
+                }
+                BatchResult::RetryAll(reason) | BatchResult::Unauthorized(reason) => {
+                    refused_token = unauthorized;
+                    if unauthorized {
+                        // Read the token file anew for the next try.
+                        self.client.forget_token();
+                    }
                     tracing::warn!(
                         event_type,
                         events = pending.len(),
