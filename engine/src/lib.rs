@@ -208,6 +208,12 @@ impl TransformEngine {
                 module: name.to_owned(),
             });
         }
+        if let Some(reason) = not_a_component(bytes) {
+            return Err(LoadError::Invalid {
+                module: name.to_owned(),
+                reason,
+            });
+        }
         let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
             module: name.to_owned(),
             reason: format!("{e:#}"),
@@ -294,6 +300,32 @@ impl TransformEngine {
         let pre = linker.instantiate_pre(component).map_err(wrong)?;
         let indices = bindings::TransformIndices::new(&pre).map_err(wrong)?;
         Ok((pre, indices))
+    }
+}
+
+/// Why `bytes` cannot be a WebAssembly component, told from its header, with
+/// how to make one; `None` when the header is a component's (the rest is
+/// for wasmtime to judge).
+fn not_a_component(bytes: &[u8]) -> Option<String> {
+    const BUILD: &str = "build the transform with `cargo build --release --target wasm32-wasip2` \
+                         (or `relay build`)";
+    if !bytes.starts_with(b"\0asm") {
+        let what = match std::str::from_utf8(&bytes[..bytes.len().min(64)]) {
+            Ok(_) if !bytes.is_empty() => "text",
+            _ if bytes.is_empty() => "an empty file",
+            _ => "some other file",
+        };
+        return Some(format!(
+            "it is {what}, not WebAssembly (a module starts with the bytes \\0asm); {BUILD}"
+        ));
+    }
+    match bytes.get(4..8) {
+        // A core module (version 1), as wasm32-unknown-unknown or wasm32-wasip1 builds make.
+        Some([1, 0, 0, 0]) => Some(format!(
+            "it is a core WebAssembly module, not a component; {BUILD}, or wrap it with \
+             `wasm-tools component new`"
+        )),
+        _ => None,
     }
 }
 

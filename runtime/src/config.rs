@@ -57,12 +57,12 @@ pub const CONFIG_ENV: &str = "RELAY_CONFIG";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the configuration {path}: {source}")]
+    #[error("cannot read the configuration {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not chained, so it is shown once).
+        error: std::io::Error,
     },
     /// The file is not valid TOML or has unknown or mistyped keys.
     #[error("the configuration {path} is not valid: {message}")]
@@ -140,14 +140,17 @@ pub struct Overrides {
 impl Config {
     /// Reads and validates a configuration file with the given overrides.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let raw = RawConfig::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
         })?;
+        // Module paths are relative to the file: resolved, so errors and logs
+        // name the file that is really read.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         raw.validate(path.parent().unwrap_or(Path::new(".")), overrides)
     }
 }

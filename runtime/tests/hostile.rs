@@ -282,7 +282,7 @@ fn cases(dir: &Path) -> Vec<Case> {
             attack: json!({}),
             options: roomy,
             says: Vec::leak(vec![says]),
-            exit: if refused_at_start { 2 } else { 1 },
+            exit: if refused_at_start { 3 } else { 1 },
         });
     }
     cases
@@ -317,7 +317,7 @@ fn every_hostile_module_ends_in_its_named_error_within_the_functions_memory() {
         if run.code != Some(case.exit) {
             wrong.push(format!("exit {:?}, not {}", run.code, case.exit));
         }
-        if case.exit != 2 {
+        if case.exit != 3 {
             // The next record is served.
             let next: Vec<Value> = run
                 .stdout
@@ -499,14 +499,14 @@ fn a_forged_artifact_is_never_run_unless_the_user_vouches_for_it() {
     };
     write_config("");
     let out = check();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
-        stdout.contains(&format!(
+        stderr.contains(&format!(
             "invalid: table orders: transform module {} is a precompiled artifact",
             forged.display()
         )) && stdout.contains("trusted artifact folders: none"),
-        "{stdout}"
+        "{stdout}{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -202,7 +202,7 @@ fn a_wrong_pin_is_refused_naming_table_url_and_both_digests() {
     let nakadi = FakeNakadi::start();
     let run = run(&setup, &config, &nakadi, 1);
     assert!(!run.status.success(), "relay run must refuse to start");
-    for message in [text(&check.stdout), text(&run.stderr)] {
+    for message in [text(&check.stderr), text(&run.stderr)] {
         for needed in [
             "table orders",
             url.as_str(),
@@ -293,8 +293,8 @@ fn a_precompiled_artifact_in_s3_is_refused_even_when_pinned() {
     setup.s3.put(BUCKET, key, &artifact);
     let config = setup.orders(&Setup::url(key), &sha256_hex(&artifact));
     let out = setup.check(&config);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let stdout = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stdout));
     assert!(
         stdout.contains(&format!(
             "invalid: table orders: transform module {} is a precompiled artifact, which is \
@@ -330,7 +330,7 @@ fn a_missing_object_or_bucket_is_a_clear_error() {
     ] {
         let config = setup.orders(url, &setup.digest);
         let out = setup.check(&config);
-        let stdout = text(&out.stdout);
+        let stdout = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stdout}");
         assert!(
             stdout.contains(&format!(
@@ -348,7 +348,7 @@ fn s3_down_with_nothing_cached_is_a_clear_error() {
     let config = setup.orders(&Setup::url(KEY), &setup.digest);
     setup.moto.stop();
     let out = setup.check(&config);
-    let stdout = text(&out.stdout);
+    let stdout = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!(
@@ -388,11 +388,11 @@ fn the_object_replaced_under_the_same_key_is_refused() {
     setup.s3.put(BUCKET, KEY, b"not the module that was pinned");
     let config = setup.orders(&Setup::url(KEY), &setup.digest);
     let out = setup.check(&config);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stdout.contains("does not match its pinned sha256"),
-        "{stdout}"
+        stderr.contains("does not match its pinned sha256"),
+        "{stderr}"
     );
     assert_eq!(setup.cache_entries(), Vec::<String>::new());
 }

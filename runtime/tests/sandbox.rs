@@ -578,8 +578,10 @@ fn logged(f: impl FnOnce()) -> Vec<serde_json::Value> {
     }
     let buffer = Buffer::default();
     let writer = buffer.clone();
+    // The relay's own format: message and fields at the top level.
     let subscriber = tracing_subscriber::fmt()
         .json()
+        .flatten_event(true)
         .with_max_level(tracing::Level::WARN)
         .with_writer(move || writer.clone())
         .finish();

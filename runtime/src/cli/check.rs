@@ -16,8 +16,17 @@ pub(super) fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = TransformEngine::new()?;
     let ok = block_on(async {
-        let clients = relay::aws::Clients::from_env().await;
-        let mut store = relay::sources::module_store(&config, &clients);
+        // AWS is asked only when a module is in S3.
+        let uses_s3 = config
+            .tables
+            .values()
+            .any(|t| matches!(t.module, relay::modules::ModuleSource::S3 { .. }));
+        let s3 = match uses_s3 {
+            true => Some(relay::aws::Clients::from_env().await.s3),
+            false => None,
+        };
+        let mut store = relay::modules::ModuleStore::new(s3, relay::sources::cache_dir_from_env())
+            .trust_artifacts_in(&config.modules.trusted_artifact_dirs);
         let mut ok = true;
         for (table, route) in &config.tables {
             let result = store.load(&engine, table, route).await.and_then(|loaded| {
@@ -45,7 +54,7 @@ pub(super) fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => {
                     ok = false;
-                    println!("invalid: {e}");
+                    eprintln!("invalid: {e}");
                 }
             }
         }
