@@ -544,9 +544,12 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
                 match failures.first() {
                     None => position += seqs.len(),
                     Some(f) => {
-                        let Some(at) = seqs.iter().position(|s| *s == f.item_identifier) else {
+                        let Some(at) = seqs
+                            .iter()
+                            .position(|s| Some(s) == f.item_identifier.as_ref())
+                        else {
                             return Err(format!(
-                                "reported itemIdentifier {} is not in the batch {seqs:?}",
+                                "reported itemIdentifier {:?} is not in the batch {seqs:?}",
                                 f.item_identifier
                             ));
                         };

@@ -480,3 +480,24 @@ fn bus_prints_and_counts_plain_and_gzip_events() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn fixtures_read_the_same_with_the_community_types() {
+    // The checked-in Lambda events are what Lambda sends: aws_lambda_events
+    // reads them too, and finds the records and sequence numbers ours does.
+    for (_, event, _, _) in EXAMPLES {
+        let text = std::fs::read_to_string(relay_testkit::fixture(event)).unwrap();
+        let theirs: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{event}: {e}"));
+        let ours = relay_record::dynamodb::parse_records(&text).unwrap();
+        assert_eq!(theirs.records.len(), ours.len(), "{event}");
+        for (t, o) in theirs.records.iter().zip(&ours) {
+            let o = o.as_ref().unwrap();
+            assert_eq!(
+                t.change.sequence_number.as_deref(),
+                Some(o.sequence_number.as_str())
+            );
+            assert_eq!(t.event_id, o.event_id);
+        }
+    }
+}

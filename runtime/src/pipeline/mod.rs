@@ -22,7 +22,6 @@ mod transform;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::park::{ParkingLot, Part, Registry, UnitId};
@@ -33,21 +32,12 @@ use intake::{Incoming, NotAStreamEvent};
 /// Time kept after parking to hand the response to Lambda.
 const RESPOND_MARGIN: Duration = Duration::from_millis(300);
 
-/// The partial batch response Lambda expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchResponse {
-    /// Records to deliver again (with everything after them in the shard).
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
+/// The partial batch response Lambda expects, in the community's own type
+/// (`aws_lambda_events`): `batchItemFailures`, each with an `itemIdentifier`.
+pub use aws_lambda_events::event::streams::DynamoDbEventResponse as BatchResponse;
 
-/// One record to deliver again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchItemFailure {
-    /// The record's sequence number; never empty.
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
+/// One record to deliver again; relay always sets its `item_identifier`.
+pub use aws_lambda_events::event::streams::DynamoDbBatchItemFailure as BatchItemFailure;
 
 /// Why an invocation fails as a whole (Lambda then delivers the whole
 /// batch again).

@@ -12,9 +12,7 @@ pub(crate) fn respond(
     let open = |m: &&Mapped<'_>| m.fates.contains(&Fate::Open);
     stats.records_failed = mapped.iter().filter(open).count();
     let Some(first) = mapped.iter().position(|m| open(&m)) else {
-        return Ok(BatchResponse {
-            batch_item_failures: vec![],
-        });
+        return Ok(BatchResponse::default());
     };
     // A record without a sequence number cannot be named: name the nearest
     // record before it instead (Lambda delivers from there, it included);
@@ -32,11 +30,11 @@ pub(crate) fn respond(
         records_failed = stats.records_failed,
         "reporting records back to Lambda to be delivered again"
     );
-    Ok(BatchResponse {
-        batch_item_failures: vec![BatchItemFailure {
-            item_identifier: identifier,
-        }],
-    })
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = Some(identifier);
+    let mut response = BatchResponse::default();
+    response.batch_item_failures.push(failure);
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -83,7 +81,7 @@ mod tests {
         Ok(response
             .batch_item_failures
             .into_iter()
-            .map(|f| f.item_identifier)
+            .map(|f| f.item_identifier.expect("always set"))
             .collect())
     }
 

@@ -434,7 +434,7 @@ impl Poller<'_> {
                     .response
                     .batch_item_failures
                     .into_iter()
-                    .map(|f| f.item_identifier)
+                    .filter_map(|f| f.item_identifier)
                     .min_by(|a, b| compare_sequence_numbers(a, b))
             }
             Err(e) => {

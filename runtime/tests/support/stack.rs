@@ -274,6 +274,19 @@ pub fn eid(record: &Record) -> String {
 
 /// The checkpoint in a response: `None` for full success.
 pub fn checkpoint(response: &Value) -> Option<String> {
+    // Read as Lambda's own types read it, too: a misspelled key or a null
+    // identifier would mean success or failure of the whole batch.
+    let typed: aws_lambda_events::event::streams::DynamoDbEventResponse =
+        serde_json::from_value(response.clone()).expect("a DynamoDbEventResponse");
+    for failure in &typed.batch_item_failures {
+        assert!(
+            failure
+                .item_identifier
+                .as_deref()
+                .is_some_and(|id| !id.is_empty()),
+            "every itemIdentifier is set: {response}"
+        );
+    }
     let failures = response["batchItemFailures"]
         .as_array()
         .expect("a batchItemFailures list");
