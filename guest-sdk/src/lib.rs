@@ -175,13 +175,14 @@ mod transform;
 pub use relay_record::*;
 pub use transform::Transform;
 
-/// Bindings generated from the workspace's `wit/transform.wit`; used by
-/// [`export_transform!`].
+/// Bindings generated from the workspace's `wit/transform.wit` (through the
+/// symlink `guest-sdk/wit`, so that the packaged crate carries the file);
+/// used by [`export_transform!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "transform",
         pub_export_macro: true,
         export_macro_name: "__export_transform_world",
