@@ -4,6 +4,7 @@
 //! Only this module, `relay::aws` and `relay::sources` read the
 //! environment.
 
+mod build;
 mod bus;
 mod check;
 mod compile;
@@ -71,6 +72,9 @@ enum Command {
     /// (same eid), re-run the current transform on parked records, delete
     /// each message once the bus accepted all it held.
     Redrive(redrive::RedriveArgs),
+    /// Build a transform crate to its WebAssembly component (cargo, release,
+    /// wasm32-wasip2) and print the module's path and sha256.
+    Build(build::BuildArgs),
 }
 
 /// Runs the command line: parses the arguments, runs the command, and
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::Build(args) => build::run(args),
     };
     match result {
         Ok(code) => code,

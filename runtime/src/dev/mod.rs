@@ -2,8 +2,10 @@
 //!
 //! - [`test`]: `relay test`, a transform over sample records;
 //! - [`sample`]: `relay sample`, realistic stream events;
-//! - [`bus`]: `relay bus`, a local Nakadi-compatible bus that prints events.
+//! - [`bus`]: `relay bus`, a local Nakadi-compatible bus that prints events;
+//! - [`build`]: `relay build`, a transform crate to its module and sha256.
 
+pub mod build;
 pub mod bus;
 pub mod sample;
 pub mod test;
