@@ -161,7 +161,7 @@ pub enum NewError {
     /// `relay new` never writes into a folder that already holds something.
     #[error(
         "{} already exists and is not empty: relay new writes only into a new or empty \
-         folder (choose another with --path, e.g. --path ../{NAME_EXAMPLE})",
+         folder (choose another with --path DIR)",
         .0.display()
     )]
     NotEmpty(PathBuf),
