@@ -125,17 +125,20 @@
 //! ```
 //!
 //! A transform crate is a library with `crate-type = ["cdylib", "rlib"]`
-//! depending on `relay-sdk`, `serde` and `serde_json`.
+//! depending on `relay-sdk`, `serde` and `serde_json`; `relay new NAME`
+//! writes one, with tests and fixtures, outside any workspace.
 //!
 //! # Building
 //!
 //! ```sh
-//! cargo build --profile guest --target wasm32-wasip2 -p my-transform
-//! # → target/wasm32-wasip2/guest/my_transform.wasm, a WebAssembly component
+//! relay build   # or: cargo build --release --target wasm32-wasip2
+//! # → target/wasm32-wasip2/release/my_transform.wasm, a WebAssembly component
 //! ```
 //!
-//! The `guest` profile optimises for size (`opt-level = "s"`, LTO), which
-//! measured fastest per record.
+//! A crate from `relay new` sets `[profile.release]` to what the Relay
+//! workspace's `guest` profile has (opt-level 3, LTO, one codegen unit,
+//! stripped), which measured fastest per record; in the workspace, build
+//! with `cargo build --profile guest --target wasm32-wasip2 -p my-transform`.
 //!
 //! # Testing natively
 //!
@@ -175,13 +178,14 @@ mod transform;
 pub use relay_record::*;
 pub use transform::Transform;
 
-/// Bindings generated from the workspace's `wit/transform.wit`; used by
-/// [`export_transform!`].
+/// Bindings generated from the workspace's `wit/transform.wit` (through the
+/// symlink `guest-sdk/wit`, so that the packaged crate carries the file);
+/// used by [`export_transform!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "transform",
         pub_export_macro: true,
         export_macro_name: "__export_transform_world",

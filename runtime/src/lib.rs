@@ -28,7 +28,8 @@
 //! - [`config`]: the TOML file, gathering each component's own config type;
 //! - [`validate`]: the error every config check returns;
 //! - [`aws`]: the AWS SDK clients (the only place that builds them);
-//! - [`dev`]: `relay test`, `relay sample`, `relay bus`.
+//! - [`dev`]: `relay test`, `relay sample`, `relay bus`, `relay new`,
+//!   `relay build`.
 //!
 //! The `relay` binary (`src/main.rs` and `src/cli/`, one file per
 //! subcommand) parses arguments and calls these. Only `aws`, `sources` and

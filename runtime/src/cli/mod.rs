@@ -4,10 +4,12 @@
 //! Only this module, `relay::aws` and `relay::sources` read the
 //! environment.
 
+mod build;
 mod bus;
 mod check;
 mod compile;
 mod lambda;
+mod new;
 mod poll;
 mod redrive;
 mod run;
@@ -71,6 +73,12 @@ enum Command {
     /// (same eid), re-run the current transform on parked records, delete
     /// each message once the bus accepted all it held.
     Redrive(redrive::RedriveArgs),
+    /// Write a new transform crate, outside any workspace: a small transform
+    /// with native tests, sample records and the events they should produce.
+    New(new::NewArgs),
+    /// Build a transform crate to its WebAssembly component (cargo, release,
+    /// wasm32-wasip2) and print the module's path and sha256.
+    Build(build::BuildArgs),
 }
 
 const AFTER_HELP: &str = "\
@@ -132,6 +140,8 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args),
     };
     match result {
         Ok(code) => code,
