@@ -332,3 +332,114 @@ fn not_a_stream_event_fails_the_invocation() {
         "{err:?}"
     );
 }
+
+/// The Rust Lambda community's local loop, as the README shows it:
+/// `cargo lambda watch --only-lambda-apis` as the Runtime API and `cargo
+/// lambda invoke --data-file` as the caller. cargo-lambda sends the deadline
+/// as a duration (600000), not an epoch time; the relay must still publish
+/// every event instead of parking them all as "too near the deadline".
+#[test]
+fn the_cargo_lambda_local_loop_publishes_a_300_record_batch() {
+    use std::process::{Command, Stdio};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo_lambda = std::env::var_os("RELAY_CARGO_LAMBDA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/cargo-lambda"));
+    assert!(
+        cargo_lambda.exists(),
+        "{} is missing: scripts/setup installs cargo-lambda into .venv",
+        cargo_lambda.display()
+    );
+    let stack = Stack::start("cargo-lambda", StackOptions::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let watch_log = std::fs::File::create(stack.dir.join("cargo-lambda.log")).unwrap();
+    // `watch` reads the workspace's metadata, so it runs in the workspace.
+    let mut watch = Command::new(&cargo_lambda)
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port,
+        ])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(watch_log.try_clone().unwrap())
+        .stderr(watch_log)
+        .spawn()
+        .expect("start cargo lambda watch");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "cargo lambda watch never listened: {}",
+            std::fs::read_to_string(stack.dir.join("cargo-lambda.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The variables `watch --only-lambda-apis` says to set.
+    let relay_log = std::fs::File::create(stack.dir.join("relay-cargo-lambda.log")).unwrap();
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .envs(stack.env())
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+        .stdin(Stdio::null())
+        .stdout(relay_log.try_clone().unwrap())
+        .stderr(relay_log)
+        .spawn()
+        .expect("start relay");
+    let batch = sample(300, 14);
+    let data = stack.dir.join("batch.json");
+    std::fs::write(&data, batch.to_string()).unwrap();
+    let invoked = Command::new(&cargo_lambda)
+        .args([
+            "lambda",
+            "invoke",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "--output-format",
+            "json",
+            "--data-file",
+        ])
+        .arg(&data)
+        .current_dir(&root)
+        .output()
+        .expect("run cargo lambda invoke");
+    let relay_said = std::fs::read_to_string(stack.dir.join("relay-cargo-lambda.log")).unwrap();
+    let _ = relay.kill();
+    let _ = watch.kill();
+    let _ = (relay.wait(), watch.wait());
+    assert!(
+        invoked.status.success(),
+        "cargo lambda invoke failed: {}\nrelay log:\n{relay_said}",
+        String::from_utf8_lossy(&invoked.stderr)
+    );
+    let response: Value = serde_json::from_slice(&invoked.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&invoked.stdout)));
+    assert_eq!(checkpoint(&response), None, "relay log:\n{relay_said}");
+    let recs = records(&batch);
+    assert_eq!(
+        sorted(stack.nakadi.accepted_eids()),
+        sorted(recs.iter().map(eid).collect()),
+        "every event reaches the bus; relay log:\n{relay_said}"
+    );
+    assert_item_order(&stack, &recs);
+    assert!(stack.parked().is_empty(), "nothing parked");
+    assert!(
+        relay_said.contains("deadline"),
+        "the odd deadline is warned about: {relay_said}"
+    );
+}
