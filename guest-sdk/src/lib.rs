@@ -19,6 +19,8 @@
 //!    instead of a panic.
 //! 4. [`log`] writes lines to the host's structured log.
 //! 5. [`testing`] loads fixtures and builds records for native tests.
+//! 6. [`patch`] diffs, applies and merges RFC 6902 patches on any
+//!    `serde_json::Value` (the `json-patch` crate).
 //!
 //! The record, event and error types, the DynamoDB decoder ([`dynamodb`])
 //! and [`testing`] live in `relay-record`, which the host uses too, and are
@@ -173,6 +175,7 @@
 #[path = "export.rs"]
 pub mod __export;
 pub mod log;
+pub mod patch;
 mod transform;
 
 pub use relay_record::*;
