@@ -267,7 +267,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 fn patch_rates(raws: &[serde_json::Value], seconds: f64) -> anyhow::Result<(f64, f64)> {
     let records = raws
         .iter()
-        .map(|raw| relay_record::dynamodb::parse_record(raw))
+        .map(relay_record::dynamodb::parse_record)
         .collect::<Result<Vec<_>, _>>()?;
     let text =
         |image: &Option<relay_record::Image>| image.as_ref().map_or("{}", |i| i.json()).to_owned();
