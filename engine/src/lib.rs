@@ -558,6 +558,26 @@ impl TransformInstance {
         &self.module
     }
 
+    /// Another instance of the same module with the same settings and
+    /// limits, sharing this one's log budget: a pool of them maps the
+    /// records of one batch on several threads.
+    pub fn sibling(&self) -> Result<TransformInstance, LoadError> {
+        let live = self
+            .module
+            .start(&self.settings, self.limits, &self.log)
+            .map_err(|reason| LoadError::Init {
+                module: self.module.name.clone(),
+                reason,
+            })?;
+        Ok(TransformInstance {
+            module: self.module.clone(),
+            settings: self.settings.clone(),
+            limits: self.limits,
+            log: self.log.clone(),
+            live: Some(live),
+        })
+    }
+
     /// Starts a new log budget window. Meant to be called at the start of
     /// each invocation, so that a transform may write
     /// [`log::PER_WINDOW_LINES`] lines per invocation; an instance nobody

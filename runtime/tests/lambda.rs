@@ -443,3 +443,45 @@ fn the_cargo_lambda_local_loop_publishes_a_300_record_batch() {
         "the odd deadline is warned about: {relay_said}"
     );
 }
+
+/// The invocation's output budget (`[invocation] max_output_bytes`) stops
+/// mapping at the same record whether one thread maps the batch or two:
+/// the records before it are published, it and the rest are handed back.
+#[test]
+fn the_output_budget_defers_the_same_rest_on_one_thread_or_two() {
+    let batch = sample(60, 7);
+    let recs = records(&batch);
+    let mut cuts = Vec::new();
+    for threads in [1, 2] {
+        let mut stack = Stack::start(
+            &format!("budget-{threads}"),
+            StackOptions {
+                extra: format!(
+                    "\n[invocation]\nmax_output_bytes = 60000\ntransform_threads = {threads}\n"
+                ),
+                ..StackOptions::default()
+            },
+        );
+        let response = stack.invoke(&batch, INVOKE).expect("invocation succeeds");
+        let reported = checkpoint(&response).expect("the rest of the batch is handed back");
+        let at = recs
+            .iter()
+            .position(|r| r.sequence_number == reported)
+            .expect("the checkpoint is a record of the batch");
+        assert!(at > 0, "some records fit the budget");
+        assert_eq!(
+            sorted(stack.nakadi.accepted_eids()),
+            sorted(recs[..at].iter().map(eid).collect()),
+            "{threads} thread(s): exactly the records before the checkpoint are published"
+        );
+        assert_item_order(&stack, &recs);
+        assert!(stack.parked().is_empty(), "nothing parked");
+        assert!(
+            stack.log().contains("output budget used up"),
+            "the log says why: {}",
+            stack.log()
+        );
+        cuts.push(at);
+    }
+    assert_eq!(cuts[0], cuts[1], "the same cut on one thread and two");
+}

@@ -67,7 +67,7 @@ mod stream_record;
 mod time;
 mod value;
 
-pub use batch::{parse_records, split_records};
+pub use batch::{not_json, parse_records, split_raw_records, split_records};
 pub use error::{json_kind, DecodeError, InputError, RecordError};
 pub use stream_record::{parse_record, sequence_number, table_from_arn};
 pub use value::{decode_item, decode_value};

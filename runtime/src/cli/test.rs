@@ -88,12 +88,16 @@ pub(super) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = TransformEngine::new()?;
     let module = match args.trust_artifact {
-        false => engine.load(&args.transform).map_err(|e| match e {
-            relay::transform::LoadError::Precompiled { .. } => anyhow::anyhow!(
-                "{e}; to test an artifact you compiled yourself, pass --trust-artifact"
-            ),
-            e => e.into(),
-        })?,
+        // Compiled once per digest into the module cache, as the Lambda does.
+        false => relay::modules::ModuleStore::new(None, relay::sources::cache_dir_from_env())
+            .load_component_file(&engine, &args.transform)
+            .map(|(module, _)| module)
+            .map_err(|e| match e {
+                relay::transform::LoadError::Precompiled { .. } => anyhow::anyhow!(
+                    "{e}; to test an artifact you compiled yourself, pass --trust-artifact"
+                ),
+                e => e.into(),
+            })?,
         true => {
             let bytes = std::fs::read(&args.transform)
                 .with_context(|| format!("cannot read {}", args.transform.display()))?;

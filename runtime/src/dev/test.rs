@@ -1,6 +1,7 @@
 //! `relay test`: run a transform on sample stream records and show (or check)
 //! the events it produces, exactly as they would be published.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -52,7 +53,16 @@ pub fn local_stream_arn(table: &str) -> String {
 /// Data Streams for DynamoDB shape) or for `table` (records read with
 /// `aws dynamodbstreams get-records` have neither); a record without a
 /// `dynamodb.SequenceNumber` or `eventID` gets a stand-in from its position.
-pub fn prepare(input: &str, table: Option<&str>) -> Result<(String, Vec<String>), String> {
+pub fn prepare<'a>(
+    input: &'a str,
+    table: Option<&str>,
+) -> Result<(Cow<'a, str>, Vec<String>), String> {
+    if relay_record::dynamodb::split_raw_records(input)
+        .is_ok_and(|raws| raws.iter().all(|raw| complete(raw)))
+    {
+        // Records as Lambda sends them: nothing to fill, nothing to copy.
+        return Ok((Cow::Borrowed(input), Vec::new()));
+    }
     let mut value: Value = serde_json::from_str(input).map_err(|e| format!("not JSON: {e}"))?;
     let mut notes = Vec::new();
     let mut fill = |index: usize, record: &mut Value| {
@@ -91,7 +101,36 @@ pub fn prepare(input: &str, table: Option<&str>) -> Result<(String, Vec<String>)
             .for_each(|(i, record)| fill(i, record)),
         None => fill(0, &mut value),
     }
-    Ok((value.to_string(), notes))
+    Ok((Cow::Owned(value.to_string()), notes))
+}
+
+/// Whether a raw record already has what [`prepare`] fills in (checked
+/// without building values; any doubt answers false).
+fn complete(raw: &RawValue) -> bool {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "eventSourceARN")]
+        arn: Option<IgnoredAny>,
+        #[serde(rename = "eventID")]
+        id: Option<IgnoredAny>,
+        dynamodb: Option<ProbeStreamRecord>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeStreamRecord {
+        #[serde(rename = "SequenceNumber")]
+        sequence_number: Option<IgnoredAny>,
+    }
+    matches!(
+        serde_json::from_str::<Probe>(raw.get()),
+        Ok(Probe {
+            arn: Some(_),
+            id: Some(_),
+            dynamodb: Some(ProbeStreamRecord {
+                sequence_number: Some(_)
+            }),
+        })
+    )
 }
 
 /// Decodes every record of `input` (a Lambda DynamoDB Streams event, the
@@ -103,18 +142,34 @@ pub fn run(
     input: &str,
     table: Option<&str>,
 ) -> anyhow::Result<TestRun> {
-    let (prepared, notes) = prepare(input, table).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let input = prepared.as_str();
-    let records = relay_record::dynamodb::parse_records(input)?;
+    // Records as Lambda sends them are read once, in place; hand-written
+    // ones are completed first.
+    let mut prepared = String::new();
+    let (raws, notes) = match relay_record::dynamodb::split_raw_records(input) {
+        Ok(raws) if raws.iter().all(|raw| complete(raw)) => (raws, Vec::new()),
+        _ => {
+            let (completed, notes) = prepare(input, table).map_err(|e| anyhow::anyhow!("{e}"))?;
+            prepared = completed.into_owned();
+            (relay_record::dynamodb::split_raw_records(&prepared)?, notes)
+        }
+    };
     let mut run = TestRun {
-        records: records.len(),
+        records: raws.len(),
         notes,
         ..TestRun::default()
     };
-    for record in records {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
+    let answers = map_in_parallel(instance, &raws);
+    if answers.iter().any(|a| matches!(a, Answer::NotJson)) {
+        let text = match prepared.is_empty() {
+            true => input,
+            false => prepared.as_str(),
+        };
+        return Err(relay_record::dynamodb::not_json(text).into());
+    }
+    for answer in answers {
+        match answer {
+            Answer::NotJson => unreachable!("checked above"),
+            Answer::Undecodable(e) => {
                 let hint = if table.is_none() && e.to_string().contains("eventSourceARN") {
                     " (records read with the DynamoDB Streams API have none: pass --table NAME, \
                      or give the record a tableName)"
@@ -122,19 +177,78 @@ pub fn run(
                     ""
                 };
                 run.failures.push(format!("cannot decode {e}{hint}"));
-                continue;
             }
-        };
-        match instance.transform(&record) {
-            Ok(events) => {
+            Answer::Mapped(sequence_number, Ok(events)) => {
                 run.lines.extend(events.iter().map(output_line));
                 run.sequence_numbers
-                    .extend(events.iter().map(|_| record.sequence_number.clone()));
+                    .extend(events.iter().map(|_| sequence_number.clone()));
             }
-            Err(e) => run.failures.push(e.to_string()),
+            Answer::Mapped(_, Err(e)) => run.failures.push(e.to_string()),
         }
     }
     Ok(run)
+}
+
+/// What became of one record in `relay test`.
+enum Answer {
+    /// Its raw text is not valid JSON after all (a bad escape, nesting too
+    /// deep): the input as a whole is refused.
+    NotJson,
+    /// It did not decode.
+    Undecodable(relay_record::dynamodb::RecordError),
+    /// The transform's answer, with the record's sequence number.
+    Mapped(String, Result<Vec<Event>, crate::transform::TransformError>),
+}
+
+/// Decodes and maps every raw record, answers in order: the records cut
+/// into one run per CPU (at most 4), each run decoded and mapped on its own
+/// thread by its own instance (`instance` and siblings of it). A transform
+/// therefore must not count on state kept across records (the relay, too,
+/// maps on several threads and rebuilds instances after a trap).
+fn map_in_parallel(instance: &mut TransformInstance, raws: &[&RawValue]) -> Vec<Answer> {
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    // Below a few hundred records a thread costs more than it saves.
+    let wanted = cpus.min(raws.len() / 256).max(1);
+    let mut siblings: Vec<TransformInstance> =
+        (1..wanted).map_while(|_| instance.sibling().ok()).collect();
+    let chunk = raws.len().div_ceil(1 + siblings.len()).max(1);
+    let mut runs = raws.chunks(chunk).enumerate();
+    let own = runs.next().unwrap_or((0, &[]));
+    let answer = |instance: &mut TransformInstance, index: usize, raw: &RawValue| {
+        let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+            return Answer::NotJson;
+        };
+        match relay_record::dynamodb::parse_record(&value) {
+            Ok(record) => {
+                Answer::Mapped(record.sequence_number.clone(), instance.transform(&record))
+            }
+            Err(error) => Answer::Undecodable(relay_record::dynamodb::RecordError {
+                index,
+                sequence_number: relay_record::dynamodb::sequence_number(&value).map(str::to_owned),
+                error,
+            }),
+        }
+    };
+    let map_run = |instance: &mut TransformInstance, (number, run): (usize, &[&RawValue])| {
+        run.iter()
+            .enumerate()
+            .map(|(i, raw)| answer(instance, number * chunk + i, raw))
+            .collect::<Vec<_>>()
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = siblings
+            .iter_mut()
+            .zip(runs)
+            .map(|(sibling, run)| scope.spawn(move || map_run(sibling, run)))
+            .collect();
+        let mut answers = map_run(instance, own);
+        for helper in helpers {
+            answers.extend(helper.join().expect("a mapping thread panicked"));
+        }
+        answers
+    })
 }
 
 /// Reads an expectation file: JSON Lines, one event per line (blank lines

@@ -412,6 +412,30 @@ impl ModuleStore {
 
     /// The module for the `.wasm` `bytes` with digest `sha256`: the relay's
     /// cached artifact if there is one, else compiled now and cached.
+    /// A `.wasm` component file, compiled through the module cache (once
+    /// per digest and engine), as `relay test` loads it. Anything else gets
+    /// the engine's own error (a precompiled artifact is refused: its
+    /// caller must vouch for it).
+    pub fn load_component_file(
+        &self,
+        engine: &TransformEngine,
+        path: &Path,
+    ) -> Result<(Arc<TransformModule>, Origin), LoadError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) if !TransformEngine::is_artifact(&bytes) => bytes,
+            _ => {
+                let module = engine.load(path)?;
+                let origin = Origin::Compiled {
+                    fetched: false,
+                    cached: None,
+                };
+                return Ok((module, origin));
+            }
+        };
+        let name = ModuleSource::File(path.to_path_buf()).module_name();
+        self.compile(engine, &name, Sha256Digest::of(&bytes), &bytes, false)
+    }
+
     fn compile(
         &self,
         engine: &TransformEngine,

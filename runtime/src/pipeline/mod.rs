@@ -123,7 +123,11 @@ pub struct BatchOutcome {
 
 /// A table's route: its transform instance.
 pub(crate) struct Route {
+    /// The table's instance.
     pub(crate) instance: TransformInstance,
+    /// More instances of it, one per extra mapping thread; they share the
+    /// first one's log budget.
+    pub(crate) siblings: Vec<TransformInstance>,
 }
 
 /// The relay: routes, publisher, parking lot and registry, set up once per
@@ -201,7 +205,21 @@ impl Relay {
         Relay {
             routes: routes
                 .into_iter()
-                .map(|(table, instance)| (table, Route { instance }))
+                .map(|(table, instance)| {
+                    let siblings = (1..invocation.transform_threads)
+                        .map_while(|_| match instance.sibling() {
+                            Ok(sibling) => Some(sibling),
+                            Err(e) => {
+                                tracing::warn!(
+                                    table,
+                                    "mapping on fewer threads: another instance failed: {e}"
+                                );
+                                None
+                            }
+                        })
+                        .collect();
+                    (table, Route { instance, siblings })
+                })
                 .collect(),
             sink,
             lot,
@@ -260,12 +278,20 @@ pub struct InvocationConfig {
     /// one that would exceed it are left for Lambda to deliver again (the
     /// next invocation starts with a fresh budget). Default 64 MiB.
     pub max_output_bytes: usize,
+    /// Threads that map a batch's records, each with its own instance of
+    /// every table's transform (per-item order is restored after mapping).
+    /// Default: the CPUs the process may use, at most 4 (Lambda gives one
+    /// vCPU per 1,769 MB of memory); 1 maps on the invocation's own thread.
+    pub transform_threads: usize,
 }
 
 impl Default for InvocationConfig {
     fn default() -> Self {
         InvocationConfig {
             max_output_bytes: 64 << 20,
+            transform_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
         }
     }
 }
@@ -278,6 +304,13 @@ impl InvocationConfig {
                 "invocation.max_output_bytes",
                 "must be above zero",
                 "[invocation] max_output_bytes = 67108864",
+            ));
+        }
+        if !(1..=64).contains(&self.transform_threads) {
+            return Err(crate::validate::Invalid::new(
+                "invocation.transform_threads",
+                "must be between 1 and 64",
+                "[invocation] transform_threads = 2",
             ));
         }
         Ok(self)
