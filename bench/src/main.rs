@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// The data-change component to measure.
     #[arg(long, default_value = "target/wasm32-wasip2/guest/data_change.wasm")]
     pub transform: PathBuf,
+    /// Records in the file `relay test` and the peer are timed on.
+    #[arg(long, default_value_t = 5000)]
+    pub test_records: usize,
     /// Seconds of measurement per path.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
@@ -51,6 +54,10 @@ pub struct BenchArgs {
     /// Nakadi-compatible sink on loopback) instead of the mapping alone.
     #[arg(long)]
     pub pipeline: bool,
+    /// With --pipeline: threads mapping each batch (`[invocation]
+    /// transform_threads`; default: the relay's, the CPUs up to 4).
+    #[arg(long)]
+    pub transform_threads: Option<usize>,
     /// Internal: measure peak RSS of the production path in a fresh process.
     #[arg(long, hide = true)]
     pub rss_probe: Option<PathBuf>,
@@ -204,6 +211,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let python = python_peer(args, &input_path);
     let rss_self = peak_rss_kib();
     let rss_child = rss_in_child(&artifact_path, &input_path);
+    let relay_test = relay_test_figures(args, &scratch, &artifact_path);
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
@@ -250,6 +258,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         1e6 / patches.1,
         patches.0 / patches.1
     );
+    match relay_test {
+        Ok(figures) => println!("{figures}"),
+        Err(why) => println!("relay test: skipped ({why})"),
+    }
     match rss_child {
         Ok(kib) => println!(
             "peak RSS: {:.1} MiB for a fresh process loading the artifact and mapping 10 batches; {:.1} MiB for this whole benchmark",
@@ -347,6 +359,104 @@ fn rss_in_child(artifact: &Path, batch: &Path) -> anyhow::Result<u64> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+/// `relay test` against the Python peer, process start included, on one
+/// `relay sample` file of `--test-records` records (pretty-printed, as
+/// `relay sample` writes it): the `.wasm` on its first run (compiled into a
+/// fresh module cache) and its second (loaded from the cache), and the
+/// precompiled artifact; medians of three runs each.
+fn relay_test_figures(args: &BenchArgs, scratch: &Path, artifact: &Path) -> Result<String, String> {
+    let relay = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("relay");
+    if !relay.exists() {
+        return Err(format!(
+            "{} not found (cargo build --release -p relay)",
+            relay.display()
+        ));
+    }
+    let sample = generate(&SampleOptions {
+        count: args.test_records,
+        seed: args.seed,
+        ..SampleOptions::default()
+    });
+    let input = scratch.join("relay-test.json");
+    let text = serde_json::to_string_pretty(&sample).map_err(|e| e.to_string())?;
+    std::fs::write(&input, &text).map_err(|e| e.to_string())?;
+    let cache = scratch.join("module-cache");
+    let run = |module: &Path, trust: bool| -> Result<Duration, String> {
+        let started = Instant::now();
+        let mut command = Command::new(&relay);
+        command
+            .arg("test")
+            .arg("--transform")
+            .arg(module)
+            .arg("--event")
+            .arg(&input)
+            .arg("--settings")
+            .arg(SETTINGS)
+            .env("RELAY_MODULE_CACHE", &cache)
+            .stdout(std::process::Stdio::null());
+        if trust {
+            command.arg("--trust-artifact");
+        }
+        let out = command.output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(started.elapsed())
+    };
+    let first = run(&args.transform, false)?;
+    let mut cached: Vec<Duration> = (0..3)
+        .map(|_| run(&args.transform, false))
+        .collect::<Result<_, _>>()?;
+    let mut precompiled: Vec<Duration> = (0..3)
+        .map(|_| run(artifact, true))
+        .collect::<Result<_, _>>()?;
+    let python = args.python.clone().unwrap_or_else(|| {
+        let venv = PathBuf::from(".venv/bin/python");
+        if venv.exists() {
+            venv
+        } else {
+            PathBuf::from("python3")
+        }
+    });
+    let mut peer = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = Command::new(&python)
+            .arg(&args.python_peer)
+            .arg(&input)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        peer.push(started.elapsed());
+    }
+    let (cached, precompiled, peer) = (
+        median_of(&mut cached),
+        median_of(&mut precompiled),
+        median_of(&mut peer),
+    );
+    Ok(format!(
+        "relay test on {} records ({:.1} MB, process start included), median of 3:\n  \
+         .wasm first run {:.0} ms, second run (module cache) {:.0} ms, precompiled {:.0} ms; \
+         the python peer {:.0} ms\n\
+         ratios: relay test is {:.1}x faster than the peer with the cached .wasm, {:.1}x with the artifact",
+        args.test_records,
+        text.len() as f64 / 1e6,
+        ms(first),
+        ms(cached),
+        ms(precompiled),
+        ms(peer),
+        peer.as_secs_f64() / cached.as_secs_f64(),
+        peer.as_secs_f64() / precompiled.as_secs_f64(),
+    ))
 }
 
 fn python_peer(args: &BenchArgs, input: &Path) -> Result<f64, String> {

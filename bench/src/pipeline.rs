@@ -39,14 +39,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .build()?;
     let sink = runtime.block_on(DevBus::start(DevBusOptions::default()))?;
     let (url, received) = (sink.url(), sink.received());
-    let config = config(&url, &modules);
+    let config = config(&url, &modules, args.transform_threads);
     let config_path = scratch.join("relay.json");
     std::fs::write(
         &config_path,
         serde_json::to_string(&ConfigFile::from(&config))?,
     )?;
 
-    let (latencies, events) = runtime.block_on(async {
+    let latencies = runtime.block_on(async {
         let mut relay = relay::sources::start(&config).await?;
         let mut latencies = Vec::new();
         let mut events = 0;
@@ -64,8 +64,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             );
             events = outcome.stats.events_published;
         }
-        anyhow::Ok((latencies, events))
+        // Lambda's largest batch: 10,000 records in 6 MB.
+        let (largest, largest_bytes) = largest_batch();
+        let mut largest_times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let outcome = relay
+                .handle(&largest, Instant::now() + Duration::from_secs(60), "bench")
+                .await?;
+            largest_times.push(t.elapsed());
+            anyhow::ensure!(
+                outcome.response.batch_item_failures.is_empty() && outcome.stats.events_parked == 0,
+                "the bench sink refused events of the largest batch: {:?}",
+                outcome.stats
+            );
+        }
+        anyhow::Ok((
+            latencies,
+            events,
+            (median_of(&mut largest_times), largest_bytes),
+        ))
     })?;
+    let (latencies, events, largest) = (latencies.0, latencies.1, latencies.2);
     let registry = match &moto {
         Some(_) => runtime
             .block_on(registry_cost(args, &config, &batch))
@@ -91,6 +111,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         events as f64 / median.as_secs_f64(),
         ms(median),
         ms(p_max)
+    );
+    println!(
+        "  Lambda's largest batch, 10,000 records ({:.2} MB) through to the sink: median {:.1} ms of 5",
+        largest.1 as f64 / 1e6,
+        ms(largest.0)
     );
     println!(
         "  cold start (process start → ready for the first invocation, both transforms precompiled): median {:.1} ms of {}",
@@ -300,6 +325,39 @@ fn batch(records: usize) -> Box<serde_json::value::RawValue> {
         .expect("JSON")
 }
 
+/// 10,000 `orders` records of `relay sample`, their images cut to a few
+/// attributes so the batch stays within Lambda's 6 MB payload.
+fn largest_batch() -> (Box<serde_json::value::RawValue>, usize) {
+    const KEPT: [&str; 5] = [
+        "order_number",
+        "status",
+        "total_amount",
+        "currency",
+        "updated_at",
+    ];
+    let mut event = generate(&SampleOptions {
+        count: 10_000,
+        seed: 3,
+        ..SampleOptions::default()
+    });
+    for record in event["Records"].as_array_mut().into_iter().flatten() {
+        for image in ["NewImage", "OldImage"] {
+            if let Some(image) = record["dynamodb"]
+                .get_mut(image)
+                .and_then(|i| i.as_object_mut())
+            {
+                image.retain(|name, _| KEPT.contains(&name.as_str()));
+            }
+        }
+    }
+    let text = event.to_string();
+    let bytes = text.len();
+    (
+        serde_json::value::RawValue::from_string(text).expect("JSON"),
+        bytes,
+    )
+}
+
 fn precompile(args: &BenchArgs, scratch: &Path) -> anyhow::Result<[PathBuf; 2]> {
     let engine = TransformEngine::new()?;
     let guests = args
@@ -319,7 +377,7 @@ fn precompile(args: &BenchArgs, scratch: &Path) -> anyhow::Result<[PathBuf; 2]> 
     Ok([out[0].clone(), out[1].clone()])
 }
 
-fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
+fn config(url: &str, modules: &[PathBuf; 2], transform_threads: Option<usize>) -> Config {
     let table = |module: &PathBuf, settings: &str| TableConfig {
         module: ModuleSource::File(module.clone()),
         sha256: None,
@@ -343,7 +401,11 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
             claim_check_prefix: String::new(),
         },
         registry: None,
-        invocation: InvocationConfig::default(),
+        invocation: InvocationConfig {
+            transform_threads: transform_threads
+                .unwrap_or(InvocationConfig::default().transform_threads),
+            ..InvocationConfig::default()
+        },
         // The bench compiled these artifacts itself into its scratch folder.
         modules: ModulesConfig {
             trusted_artifact_dirs: modules[0]
@@ -372,6 +434,7 @@ fn config(url: &str, modules: &[PathBuf; 2]) -> Config {
 struct ConfigFile {
     url: String,
     modules: [PathBuf; 2],
+    transform_threads: usize,
 }
 
 impl From<&Config> for ConfigFile {
@@ -382,13 +445,14 @@ impl From<&Config> for ConfigFile {
                 ModuleSource::File(path) => path.clone(),
                 other => unreachable!("the bench only makes file modules, not {other}"),
             }),
+            transform_threads: config.invocation.transform_threads,
         }
     }
 }
 
 impl ConfigFile {
     fn into_config(self) -> Config {
-        config(&self.url, &self.modules)
+        config(&self.url, &self.modules, Some(self.transform_threads))
     }
 }
 

@@ -49,46 +49,75 @@ struct Batch {
 
 /// Splits a Lambda event into its records and decodes each one.
 pub fn split(event: &RawValue) -> Result<Vec<Incoming>, NotAStreamEvent> {
+    split_on(event, 1)
+}
+
+/// Like [`split`], decoding on up to `threads` threads at once (each takes a
+/// run of consecutive records; the order is kept).
+pub fn split_on(event: &RawValue, threads: usize) -> Result<Vec<Incoming>, NotAStreamEvent> {
     let batch: Batch = serde_json::from_str(event.get()).map_err(|e| {
         NotAStreamEvent(format!(
             "it needs a \"Records\" array of stream records ({e})"
         ))
     })?;
-    Ok(batch
-        .records
-        .into_iter()
-        .enumerate()
-        .map(|(index, raw)| {
-            let (sequence_number, item, decoded) = match serde_json::from_str::<Value>(raw.get()) {
-                Ok(value) => {
-                    let decoded = parse_record(&value);
-                    let item = match &decoded {
-                        Ok(record) => Some(item_of(&record.table, &record.keys)),
-                        Err(_) => best_effort_item(&value),
-                    };
-                    let sequence_number = relay_record::dynamodb::sequence_number(&value)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned);
-                    (sequence_number, item, decoded)
-                }
-                Err(e) => (
-                    None,
-                    None,
-                    Err(DecodeError::BadField {
-                        field: "record",
-                        reason: e.to_string(),
-                    }),
-                ),
+    let mut records: Vec<(usize, Box<RawValue>)> = batch.records.into_iter().enumerate().collect();
+    // Below a few dozen records per thread, a thread costs more than it saves.
+    let threads = threads.clamp(1, (records.len() / 64).max(1));
+    if threads == 1 {
+        return Ok(records.into_iter().map(decode).collect());
+    }
+    let chunk = records.len().div_ceil(threads);
+    let mut runs = Vec::with_capacity(threads);
+    while records.len() > chunk {
+        let rest = records.split_off(chunk);
+        runs.push(std::mem::replace(&mut records, rest));
+    }
+    runs.push(records);
+    let mut runs = runs.into_iter();
+    let own = runs.next().unwrap_or_default();
+    Ok(std::thread::scope(|scope| {
+        let helpers: Vec<_> = runs
+            .map(|run| scope.spawn(move || run.into_iter().map(decode).collect::<Vec<_>>()))
+            .collect();
+        let mut decoded: Vec<Incoming> = own.into_iter().map(decode).collect();
+        for helper in helpers {
+            decoded.extend(helper.join().expect("decoding does not panic"));
+        }
+        decoded
+    }))
+}
+
+/// Parses and decodes one record, taking its sequence number and item
+/// best-effort when it does not decode.
+fn decode((index, raw): (usize, Box<RawValue>)) -> Incoming {
+    let (sequence_number, item, decoded) = match serde_json::from_str::<Value>(raw.get()) {
+        Ok(value) => {
+            let decoded = parse_record(&value);
+            let item = match &decoded {
+                Ok(record) => Some(item_of(&record.table, &record.keys)),
+                Err(_) => best_effort_item(&value),
             };
-            Incoming {
-                index,
-                sequence_number,
-                item,
-                raw,
-                decoded,
-            }
-        })
-        .collect())
+            let sequence_number = relay_record::dynamodb::sequence_number(&value)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            (sequence_number, item, decoded)
+        }
+        Err(e) => (
+            None,
+            None,
+            Err(DecodeError::BadField {
+                field: "record",
+                reason: e.to_string(),
+            }),
+        ),
+    };
+    Incoming {
+        index,
+        sequence_number,
+        item,
+        raw,
+        decoded,
+    }
 }
 
 /// An item's identity: its table and its key as compact JSON (attribute
@@ -137,6 +166,27 @@ mod tests {
         assert_eq!(batch[2].item, None);
         assert!(batch[2].decoded.is_err());
         assert_eq!(batch[2].label(), "#2 (no sequence number)");
+    }
+
+    #[test]
+    fn decoding_on_several_threads_keeps_every_record_in_place() {
+        let sample = crate::dev::sample::generate(&crate::dev::sample::SampleOptions {
+            count: 301,
+            seed: 5,
+            ..Default::default()
+        });
+        let mut records = sample["Records"].as_array().unwrap().clone();
+        records[17] = json!(42);
+        records[250]["dynamodb"]["NewImage"] = json!({"b": {"B": "not base64!"}});
+        let event = raw(json!({ "Records": records }));
+        let one = format!("{:?}", split(&event).unwrap());
+        for threads in [2, 3, 4, 64] {
+            assert_eq!(
+                format!("{:?}", split_on(&event, threads).unwrap()),
+                one,
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]

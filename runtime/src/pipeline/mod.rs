@@ -240,7 +240,7 @@ impl Relay {
             // Guest log output is budgeted per invocation.
             route.instance.reset_log_budget();
         }
-        let batch = intake::split(event)?;
+        let batch = intake::split_on(event, self.invocation.transform_threads)?;
         let mut stats = InvocationStats {
             records_in: batch.len(),
             ..InvocationStats::default()
