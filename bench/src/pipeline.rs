@@ -98,6 +98,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let median = median_of(&mut sorted);
     let p_max = *sorted.last().expect("rounds");
     let cold = cold_starts(&config_path)?;
+    let ten_tables = ten_table_starts(args, &scratch);
     let rss = rss_child(&config_path, &batch_path);
     let _ = std::fs::remove_dir_all(&scratch);
 
@@ -122,6 +123,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ms(cold.0),
         cold.1
     );
+    match ten_tables {
+        Ok(figures) => println!("{figures}"),
+        Err(why) => println!("  cold start with 10 tables: skipped ({why})"),
+    }
     match rss {
         Ok(kib) => println!(
             "  peak RSS of a fresh relay process over 10 invocations: {:.1} MiB",
@@ -452,6 +457,87 @@ impl ConfigFile {
     fn into_config(self) -> Config {
         config(&self.url, &self.modules, Some(self.transform_threads))
     }
+}
+
+/// Cold start with 10 tables, each its own module (data-change with a
+/// custom section that makes its digest differ): `relay check` (which loads
+/// as the Lambda's init does) timed from process start, medians of 5, for
+/// the `.wasm` compiled at every start (an empty module cache each time),
+/// for artifacts shipped for the `.wasm` (`relay compile --artifact-dir`,
+/// the layer's way), and for the relay's own warm module cache.
+fn ten_table_starts(args: &BenchArgs, scratch: &Path) -> Result<String, String> {
+    let relay = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("relay");
+    if !relay.exists() {
+        return Err(format!(
+            "{} not found (cargo build --release -p relay)",
+            relay.display()
+        ));
+    }
+    let dir = scratch.join("ten-tables");
+    let artifacts = dir.join("artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+    let wasm = std::fs::read(&args.transform).map_err(|e| e.to_string())?;
+    let engine = TransformEngine::new().map_err(|e| e.to_string())?;
+    let mut tables = String::new();
+    for i in 0..10u8 {
+        // A custom section (id 0): name "relay-bench", one byte of payload.
+        let mut module = wasm.clone();
+        module.extend([0, 13, 11]);
+        module.extend(b"relay-bench");
+        module.push(i);
+        let file = format!("m{i}.wasm");
+        std::fs::write(dir.join(&file), &module).map_err(|e| e.to_string())?;
+        let artifact = engine
+            .precompile(&file, &module)
+            .map_err(|e| e.to_string())?;
+        let name = relay::modules::shipped_artifact_name(
+            relay::modules::Sha256Digest::of(&module),
+            std::env::consts::ARCH,
+        );
+        std::fs::write(artifacts.join(name), artifact).map_err(|e| e.to_string())?;
+        tables.push_str(&format!("[tables.t{i}]\nmodule = \"{file}\"\n"));
+    }
+    let base =
+        "[bus]\nurl = \"http://127.0.0.1:9\"\n[fallback]\nqueue_url = \"http://127.0.0.1:9/1/q\"\n";
+    let plain = dir.join("plain.toml");
+    let shipped = dir.join("shipped.toml");
+    std::fs::write(&plain, format!("{base}{tables}")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &shipped,
+        format!("[modules]\ntrusted_artifact_dirs = [\"artifacts\"]\n{base}{tables}"),
+    )
+    .map_err(|e| e.to_string())?;
+    let start = |config: &Path, cache: &Path| -> Result<Duration, String> {
+        let started = Instant::now();
+        let out = Command::new(&relay)
+            .args(["check", "--config"])
+            .arg(config)
+            .env("RELAY_MODULE_CACHE", cache)
+            .env("RELAY_LOG", "error")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(started.elapsed())
+    };
+    let (mut compiled, mut from_shipped, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    let warm = dir.join("warm-cache");
+    start(&plain, &warm)?;
+    for round in 0..5 {
+        compiled.push(start(&plain, &dir.join(format!("cold-cache-{round}")))?);
+        from_shipped.push(start(&shipped, &dir.join(format!("unused-cache-{round}")))?);
+        cached.push(start(&plain, &warm)?);
+    }
+    Ok(format!(
+        "  cold start with 10 tables (relay check, process start included, median of 5): \
+         .wasm compiled {:.0} ms, artifacts shipped for the .wasm {:.1} ms, the relay's warm module cache {:.1} ms",
+        ms(median_of(&mut compiled)),
+        ms(median_of(&mut from_shipped)),
+        ms(median_of(&mut cached)),
+    ))
 }
 
 /// Spawns fresh processes and times process start → `ready` on stdout.

@@ -85,6 +85,9 @@ pub struct Event {
 /// linker that grants guests nothing but the `log` import.
 pub struct TransformEngine {
     engine: Engine,
+    /// For an engine that compiles for another machine: one for this
+    /// machine, to check modules before compiling them.
+    host: Option<Box<TransformEngine>>,
     linker: Linker<GuestState>,
     modules: Mutex<HashMap<PathBuf, Arc<TransformModule>>>,
 }
@@ -104,9 +107,25 @@ impl TransformEngine {
     /// The configuration is fixed: artifacts precompiled by
     /// [`TransformEngine::precompile`] load only into an engine made here.
     pub fn new() -> wasmtime::Result<Self> {
+        Self::build(None)
+    }
+
+    /// An engine that compiles for another machine (`aarch64-unknown-linux-gnu`
+    /// for Lambda on Graviton): its [`TransformEngine::precompile`] writes
+    /// artifacts that a relay of the same build loads on that machine. It
+    /// cannot run what it compiles. The host's own target and
+    /// `aarch64`/`x86_64` Linux are built in.
+    pub fn for_target(triple: &str) -> wasmtime::Result<Self> {
+        Self::build(Some(triple))
+    }
+
+    fn build(target: Option<&str>) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if let Some(triple) = target {
+            config.target(triple)?;
+        }
         // For profiling: `perf report` then names the guest's functions.
         if PERF_MAP.load(std::sync::atomic::Ordering::Relaxed) {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -114,8 +133,15 @@ impl TransformEngine {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Transform::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)?;
-        start_epoch_ticker(&engine);
+        let host = match target {
+            None => {
+                start_epoch_ticker(&engine);
+                None
+            }
+            Some(_) => Some(Box::new(Self::build(None)?)),
+        };
         Ok(TransformEngine {
+            host,
             engine,
             linker,
             modules: Mutex::new(HashMap::new()),
@@ -150,7 +176,18 @@ impl TransformEngine {
     /// [`TransformEngine::load_artifact`] loads without compiling (for fast
     /// cold starts of deployments that ship artifacts).
     pub fn precompile(&self, name: &str, wasm: &[u8]) -> Result<Vec<u8>, LoadError> {
-        self.compile(name, wasm).map(|(_, artifact)| artifact)
+        let Some(host) = &self.host else {
+            return self.compile(name, wasm).map(|(_, artifact)| artifact);
+        };
+        // Compiled for another machine: checked on this one first (it must
+        // be a component of the contract), then compiled for the target.
+        host.load_bytes(name, wasm)?;
+        self.engine
+            .precompile_component(wasm)
+            .map_err(|e| LoadError::Invalid {
+                module: name.to_owned(),
+                reason: format!("{e:#}"),
+            })
     }
 
     /// Compiles a component once, giving the loaded module and its artifact

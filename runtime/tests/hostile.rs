@@ -628,3 +628,120 @@ fn an_event_type_cannot_leave_its_url_path() {
         "{reason}"
     );
 }
+
+/// `relay compile --artifact-dir` ships artifacts next to the `.wasm` the
+/// config names: a relay of the same build loads them instead of compiling;
+/// one made for another machine (aarch64 here, as for Lambda on Graviton)
+/// or damaged is passed over with a warning and the `.wasm` is compiled,
+/// so a mismatched layer costs time, never the function.
+#[test]
+fn shipped_artifacts_are_used_for_their_wasm_and_passed_over_when_they_do_not_load() {
+    let dir = scratch("shipped-for-wasm");
+    let artifacts = dir.join("artifacts");
+    for module in ["data-change", "order-status"] {
+        std::fs::copy(
+            relay_testkit::guest(module),
+            dir.join(format!("{}.wasm", module.replace('-', "_"))),
+        )
+        .unwrap();
+    }
+    let compile = |target: Option<&str>, out: &Path| {
+        let mut command = relay();
+        command
+            .arg("compile")
+            .arg(dir.join("data_change.wasm"))
+            .arg(dir.join("order_status.wasm"));
+        command.arg("--artifact-dir").arg(out);
+        if let Some(triple) = target {
+            command.args(["--target", triple]);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    compile(None, &artifacts);
+    // The same modules for arm64, in a folder of their own.
+    let arm = dir.join("arm64");
+    let said = compile(Some("aarch64-unknown-linux-gnu"), &arm);
+    assert!(said.contains("for aarch64"), "{said}");
+    let sha = |module: &str| {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(dir.join(module)).unwrap();
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    };
+    let arm_artifact = arm.join(format!("{}-aarch64.cwasm", sha("data_change.wasm")));
+    let elf = std::fs::read(&arm_artifact).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF", "an ELF object");
+    assert_eq!(
+        u16::from_le_bytes([elf[18], elf[19]]),
+        183,
+        "for EM_AARCH64"
+    );
+
+    let arch = std::env::consts::ARCH;
+    let own = artifacts.join(format!("{}-{arch}.cwasm", sha("data_change.wasm")));
+    assert!(own.is_file(), "named by the .wasm's digest and the machine");
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        "[modules]\ntrusted_artifact_dirs = [\"artifacts\"]\n\
+         [bus]\nurl = \"http://127.0.0.1:9\"\n\
+         [fallback]\nqueue_url = \"http://127.0.0.1:9/1/q\"\n\
+         [tables.orders]\nmodule = \"data_change.wasm\"\n\
+         [tables.payments]\nmodule = \"order_status.wasm\"\n",
+    )
+    .unwrap();
+    let cache = dir.join("cache");
+    let check = || {
+        let out = relay()
+            .args(["check", "--config"])
+            .arg(&config)
+            .env("RELAY_MODULE_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (stdout, _) = check();
+    let trusted = artifacts.canonicalize().unwrap();
+    assert_eq!(
+        stdout
+            .matches(&format!(
+                "precompiled artifact from the trusted folder {}",
+                trusted.display()
+            ))
+            .count(),
+        2,
+        "both .wasm modules load their shipped artifacts:\n{stdout}"
+    );
+    assert!(
+        !cache.exists() || std::fs::read_dir(&cache).unwrap().next().is_none(),
+        "nothing compiled"
+    );
+
+    // An artifact for another machine under this machine's name, and one
+    // cut short: both passed over, both modules compiled instead.
+    let other = artifacts.join(format!("{}-{arch}.cwasm", sha("order_status.wasm")));
+    std::fs::copy(&arm_artifact, &own).unwrap();
+    let bytes = std::fs::read(&other).unwrap();
+    std::fs::write(&other, &bytes[..bytes.len() / 2]).unwrap();
+    let (stdout, stderr) = check();
+    assert_eq!(
+        stdout.matches("compiled by the relay, cached at").count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr
+            .matches("the shipped artifact does not load into this relay")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

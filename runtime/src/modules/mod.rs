@@ -56,6 +56,14 @@ pub use config::{validate_tables, ModulesConfig, RawModules, RawTable, TableConf
 use s3::get_object;
 pub use source::{ModuleSource, NotADigest, Sha256Digest};
 
+/// The file name under which a deployment ships the artifact of the `.wasm`
+/// with digest `sha256` for machines of `arch` (`x86_64`, `aarch64`), in one
+/// of its trusted artifact folders: `relay compile --artifact-dir` writes
+/// it, and loading that `.wasm` then takes it instead of compiling.
+pub fn shipped_artifact_name(sha256: Sha256Digest, arch: &str) -> String {
+    format!("{sha256}-{arch}.cwasm")
+}
+
 /// How a loaded module became native code, and where its bytes came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -373,6 +381,9 @@ impl ModuleStore {
         expected: Sha256Digest,
     ) -> Result<(Arc<TransformModule>, Sha256Digest, Origin), ModuleError> {
         let name = source.module_name();
+        if let Some((module, dir)) = self.shipped(engine, &name, expected) {
+            return Ok((module, expected, Origin::TrustedArtifact(dir)));
+        }
         if let Some((module, path)) = self.cache.load(engine, &name, expected) {
             tracing::debug!(table, module = %source, cache = %path.display(), "module found in the cache");
             return Ok((module, expected, Origin::Cached(path)));
@@ -436,6 +447,47 @@ impl ModuleStore {
         self.compile(engine, &name, Sha256Digest::of(&bytes), &bytes, false)
     }
 
+    /// The artifact the deployment ships for the `.wasm` with this digest
+    /// (`relay compile --artifact-dir`: `<sha256>-<arch>.cwasm` in a trusted
+    /// folder), if there is one and it loads. One that does not load (made
+    /// by another relay build) is passed over with a warning: the `.wasm` is
+    /// compiled instead.
+    fn shipped(
+        &self,
+        engine: &TransformEngine,
+        name: &str,
+        sha256: Sha256Digest,
+    ) -> Option<(Arc<TransformModule>, PathBuf)> {
+        let file = shipped_artifact_name(sha256, std::env::consts::ARCH);
+        for dir in &self.trusted {
+            let candidate = dir.join(&file);
+            if !candidate.is_file() {
+                continue;
+            }
+            if let Err(why) = self.trusted_folder(&candidate) {
+                tracing::warn!(artifact = %candidate.display(), "shipped artifact not used: {why}");
+                continue;
+            }
+            let loaded = std::fs::read(&candidate)
+                .map_err(|e| e.to_string())
+                // SAFETY: the file lies in a folder the configuration trusts
+                // (the deployment ships it), which nobody but its owner can
+                // write; wasmtime checks that this engine can run it.
+                .and_then(|bytes| {
+                    unsafe { engine.load_artifact(name, &bytes) }.map_err(|e| e.to_string())
+                });
+            match loaded {
+                Ok(module) => return Some((Arc::new(module), dir.clone())),
+                Err(why) => tracing::warn!(
+                    artifact = %candidate.display(),
+                    "the shipped artifact does not load into this relay (made by another build?); \
+                     compiling the .wasm instead: {why}"
+                ),
+            }
+        }
+        None
+    }
+
     fn compile(
         &self,
         engine: &TransformEngine,
@@ -444,6 +496,9 @@ impl ModuleStore {
         bytes: &[u8],
         fetched: bool,
     ) -> Result<(Arc<TransformModule>, Origin), LoadError> {
+        if let Some((module, dir)) = self.shipped(engine, name, sha256) {
+            return Ok((module, Origin::TrustedArtifact(dir)));
+        }
         if let Some((module, path)) = self.cache.load(engine, name, sha256) {
             return Ok((module, Origin::Cached(path)));
         }
