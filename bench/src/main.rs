@@ -367,15 +367,7 @@ fn rss_in_child(artifact: &Path, batch: &Path) -> anyhow::Result<u64> {
 /// fresh module cache) and its second (loaded from the cache), and the
 /// precompiled artifact; medians of three runs each.
 fn relay_test_figures(args: &BenchArgs, scratch: &Path, artifact: &Path) -> Result<String, String> {
-    let relay = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("relay");
-    if !relay.exists() {
-        return Err(format!(
-            "{} not found (cargo build --release -p relay)",
-            relay.display()
-        ));
-    }
+    let relay = relay_binary()?;
     let sample = generate(&SampleOptions {
         count: args.test_records,
         seed: args.seed,
@@ -414,14 +406,7 @@ fn relay_test_figures(args: &BenchArgs, scratch: &Path, artifact: &Path) -> Resu
     let mut precompiled: Vec<Duration> = (0..3)
         .map(|_| run(artifact, true))
         .collect::<Result<_, _>>()?;
-    let python = args.python.clone().unwrap_or_else(|| {
-        let venv = PathBuf::from(".venv/bin/python");
-        if venv.exists() {
-            venv
-        } else {
-            PathBuf::from("python3")
-        }
-    });
+    let python = python_interpreter(args);
     let mut peer = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -459,18 +444,37 @@ fn relay_test_figures(args: &BenchArgs, scratch: &Path, artifact: &Path) -> Resu
     ))
 }
 
+/// The `relay` binary built next to this one (target/release/relay).
+pub(crate) fn relay_binary() -> Result<PathBuf, String> {
+    let relay = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("relay");
+    match relay.exists() {
+        true => Ok(relay),
+        false => Err(format!(
+            "{} not found (cargo build --release -p relay)",
+            relay.display()
+        )),
+    }
+}
+
+/// The interpreter for the Python peer: `--python`, else `.venv/bin/python`
+/// when set up, else `python3`.
+fn python_interpreter(args: &BenchArgs) -> PathBuf {
+    args.python.clone().unwrap_or_else(|| {
+        let venv = PathBuf::from(".venv/bin/python");
+        match venv.exists() {
+            true => venv,
+            false => PathBuf::from("python3"),
+        }
+    })
+}
+
 fn python_peer(args: &BenchArgs, input: &Path) -> Result<f64, String> {
     if !args.python_peer.exists() {
         return Err(format!("{} not found", args.python_peer.display()));
     }
-    let python = args.python.clone().unwrap_or_else(|| {
-        let venv = PathBuf::from(".venv/bin/python");
-        if venv.exists() {
-            venv
-        } else {
-            PathBuf::from("python3")
-        }
-    });
+    let python = python_interpreter(args);
     // About as many seconds as the other paths got.
     let repeat = ((args.seconds * 3600.0) / args.records as f64)
         .ceil()

@@ -466,15 +466,7 @@ impl ConfigFile {
 /// for artifacts shipped for the `.wasm` (`relay compile --artifact-dir`,
 /// the layer's way), and for the relay's own warm module cache.
 fn ten_table_starts(args: &BenchArgs, scratch: &Path) -> Result<String, String> {
-    let relay = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("relay");
-    if !relay.exists() {
-        return Err(format!(
-            "{} not found (cargo build --release -p relay)",
-            relay.display()
-        ));
-    }
+    let relay = super::relay_binary()?;
     let dir = scratch.join("ten-tables");
     let artifacts = dir.join("artifacts");
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
