@@ -207,6 +207,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let rate = |times: &mut Vec<Duration>| args.records as f64 / median_of(times).as_secs_f64();
     let wasm_rate = rate(&mut wasm_times);
     let native_rate = rate(&mut native_times);
+    // The share of the host's decoding in both paths.
+    let mut decode_times = Vec::new();
+    while decode_times.len() < 20 {
+        let t = Instant::now();
+        for raw in &raws {
+            std::hint::black_box(relay_record::dynamodb::parse_record(raw)?);
+        }
+        decode_times.push(t.elapsed());
+    }
+    let decode_rate = rate(&mut decode_times);
     let patches = patch_rates(&raws, args.seconds)?;
     let python = python_peer(args, &input_path);
     let rss_self = peak_rss_kib();
@@ -236,6 +246,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ),
         Err(why) => println!("  python peer: skipped ({why})"),
     }
+    println!(
+        "  of which decoding (host, both paths) {:>6.1} µs/record",
+        1e6 / decode_rate
+    );
     print!(
         "ratios: wasm is {:.2}x slower than native",
         native_rate / wasm_rate
