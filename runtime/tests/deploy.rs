@@ -95,3 +95,39 @@ fn template_grants_s3_on_the_modules_and_parked_prefixes_only() {
         "no wildcard DynamoDB actions"
     );
 }
+
+/// The README's first command as a new user runs it, with the relay this
+/// test build made (`RELAY_BIN`) instead of a release build, and no AWS
+/// region in the environment (a fresh machine has none): every event of
+/// the batch parked while the bus was down, and of the next changes of the
+/// same items parked behind them, is republished by re-drive.
+#[test]
+fn the_demo_parks_and_redrives_every_event() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/demo"))
+        .current_dir(&root)
+        .env("RELAY_BIN", env!("CARGO_BIN_EXE_relay"))
+        .env("DEMO_RECORDS", "20")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("run scripts/demo");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "scripts/demo failed:\n{said}");
+    for line in [
+        "20 records: 20 events published, 0 events parked",
+        "20 records: 0 events published, 20 events parked (0 behind",
+        "20 records: 0 events published, 20 events parked (20 behind earlier parked changes of their item)",
+        "\"republished\":40",
+        "\"duplicates\":0",
+        "the bus now holds 60 events",
+    ] {
+        assert!(said.contains(line), "{line:?} missing in:\n{said}");
+    }
+}
