@@ -501,3 +501,46 @@ fn fixtures_read_the_same_with_the_community_types() {
         }
     }
 }
+
+#[test]
+fn relay_test_compiles_a_wasm_once_into_the_module_cache() {
+    let dir = scratch("test-cache");
+    let cache = dir.join("cache");
+    let (_, event, settings, expected) = EXAMPLES[0];
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_relay"))
+            .args(["test", "-t"])
+            .arg(relay_testkit::guest("data-change"))
+            .arg("-e")
+            .arg(relay_testkit::fixture(event))
+            .arg("-s")
+            .arg(relay_testkit::fixture(settings))
+            .arg("--expect")
+            .arg(relay_testkit::fixture(expected))
+            .env("RELAY_MODULE_CACHE", &cache)
+            .output()
+            .expect("run relay test")
+    };
+    let cached = || -> Vec<(PathBuf, std::time::SystemTime)> {
+        std::fs::read_dir(&cache)
+            .map(|entries| {
+                entries
+                    .map(|e| {
+                        let e = e.unwrap();
+                        (e.path(), e.metadata().unwrap().modified().unwrap())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = cached();
+    assert_eq!(first.len(), 1, "one artifact for the one .wasm: {first:?}");
+    assert!(first[0].0.to_string_lossy().ends_with(".cwasm"));
+    // The second run loads it: the same file, not written again.
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(cached(), first);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
