@@ -695,6 +695,29 @@ fn guest_logging_is_capped_per_invocation_and_survives_traps() {
     );
 }
 
+#[test]
+fn sibling_instances_share_one_log_budget() {
+    // The mapping threads' instances of a table (`sibling`) draw on the
+    // first instance's budget: two instances do not log twice as much.
+    let limits = Limits {
+        cpu_budget_ms: 20_000,
+        ..Limits::default()
+    };
+    let mut first = instance(limits);
+    let mut second = first.sibling().expect("a sibling instance");
+    let lines = logged(|| {
+        for _ in 0..50 {
+            first.transform(&flood(10)).expect("logs and maps");
+            second.transform(&flood(10)).expect("logs and maps");
+        }
+    });
+    let flood_lines = lines
+        .iter()
+        .filter(|l| message(l).starts_with("flood"))
+        .count();
+    assert_eq!(flood_lines, 64, "256 KiB per invocation, for both together");
+}
+
 // ---- CPU budget -------------------------------------------------------
 
 /// Runs `f` while another thread advances `engine`'s epoch as fast as it
