@@ -401,10 +401,8 @@ impl Relay {
                         "parked message cannot be read now: {}",
                         unreadable.reason
                     );
-                    let hide = backoff(message, options);
-                    verdicts[m] = Verdict::Later(hide);
-                    runs.queues.pop_front(q);
-                    block(runs, q, messages, verdicts, hide, options);
+                    let later = Verdict::Later(backoff(message, options));
+                    hold_item(runs, q, m, later, messages, verdicts, options);
                     return;
                 }
                 Err(unreadable) => {
@@ -413,16 +411,7 @@ impl Relay {
                         "unreadable parked message, left for the dead-letter queue: {}",
                         unreadable.reason
                     );
-                    verdicts[m] = Verdict::Poison;
-                    runs.queues.pop_front(q);
-                    block(
-                        runs,
-                        q,
-                        messages,
-                        verdicts,
-                        options.visibility_timeout,
-                        options,
-                    );
+                    hold_item(runs, q, m, Verdict::Poison, messages, verdicts, options);
                     return;
                 }
                 Ok(envelope) => envelope,
@@ -434,16 +423,7 @@ impl Relay {
                     sequence_number = envelope.sequence_number.as_deref(),
                     "parked message keeps failing; left for the dead-letter queue"
                 );
-                verdicts[m] = Verdict::Poison;
-                runs.queues.pop_front(q);
-                block(
-                    runs,
-                    q,
-                    messages,
-                    verdicts,
-                    options.visibility_timeout,
-                    options,
-                );
+                hold_item(runs, q, m, Verdict::Poison, messages, verdicts, options);
                 return;
             }
             if registry_in_use && envelope.registered && runs.items[q].is_some() {
@@ -521,10 +501,8 @@ impl Relay {
                         sequence_number = envelope.sequence_number.as_deref(),
                         "parked record still cannot be mapped: {reason}"
                     );
-                    let hide = backoff(message, options);
-                    verdicts[m] = Verdict::Later(hide);
-                    runs.queues.pop_front(q);
-                    block(runs, q, messages, verdicts, hide, options);
+                    let later = Verdict::Later(backoff(message, options));
+                    hold_item(runs, q, m, later, messages, verdicts, options);
                     return;
                 }
             }
@@ -639,6 +617,27 @@ impl Relay {
 
 /// Marks every message left in an item's queue to wait: hidden at least as
 /// long as the one they wait behind, so none becomes visible before it.
+/// Gives message `m`, the front of queue `q`, its `verdict` (a later try
+/// or poison) and holds the rest of its item behind it: as long as it is
+/// hidden, or the queue's visibility timeout for poison.
+fn hold_item(
+    runs: &mut Runs,
+    q: usize,
+    m: usize,
+    verdict: Verdict,
+    messages: &[ParkedMessage],
+    verdicts: &mut [Verdict],
+    options: &RedriveOptions,
+) {
+    let behind = match verdict {
+        Verdict::Later(hide) => hide,
+        _ => options.visibility_timeout,
+    };
+    verdicts[m] = verdict;
+    runs.queues.pop_front(q);
+    block(runs, q, messages, verdicts, behind, options);
+}
+
 fn block(
     runs: &mut Runs,
     q: usize,
