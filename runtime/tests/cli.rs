@@ -2,24 +2,12 @@
 //! and `compile`, on the example transforms and their checked-in fixtures,
 //! and `bus`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
-fn relay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relay"))
-        .args(args)
-        .env("RELAY_LOG", "warn")
-        .output()
-        .expect("run relay")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
+#[path = "support/run.rs"]
+mod run;
+use run::{relay, s, text};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("relay-cli-{}-{name}", std::process::id()));

@@ -5,23 +5,10 @@
 //! wasm32, which takes a minute).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn relay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relay"))
-        .args(args)
-        .env("RELAY_LOG", "warn")
-        .output()
-        .expect("run relay")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
+#[path = "support/run.rs"]
+mod run;
+use run::{relay, s, text};
 
 /// A fresh, missing folder for one test.
 fn scratch(name: &str) -> PathBuf {
