@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use serde_json::Value;
 
-use crate::{Image, ImageError, Transform, TransformError};
+use crate::{Transform, TransformError};
 
 /// Implements the generated `Guest` trait for `T` (on wasm32).
 pub struct Adapter<T>(PhantomData<T>);
@@ -60,16 +60,6 @@ pub fn parse_object(text: &str, what: &str) -> Result<Value, TransformError> {
     }
 }
 
-/// An image text from the host, checked to be a JSON object but not parsed.
-pub fn parse_image(text: String, what: &str) -> Result<Image, TransformError> {
-    Image::from_json(text).map_err(|e| {
-        TransformError::invalid_record(match e {
-            ImageError::NotJson(e) => format!("{what} is not valid JSON: {e}"),
-            ImageError::NotAnObject => format!("{what} is not a JSON object"),
-        })
-    })
-}
-
 /// Sends panic messages with their location to the host's log: WASI stderr
 /// is not available to guests, so a panic would otherwise be silent.
 #[cfg(target_arch = "wasm32")]
@@ -86,7 +76,7 @@ fn install_panic_hook() {
 mod guest {
     use super::*;
     use crate::__bindings::relay::transform::types as wit;
-    use crate::{Event, Operation, Record};
+    use crate::{Event, Image, Operation, Record};
 
     impl<T: Transform> crate::__bindings::Guest for Adapter<T> {
         fn init(settings: String) -> Result<(), wit::TransformError> {
@@ -223,20 +213,5 @@ mod tests {
             parse_object("{", "new image"),
             Err(TransformError::InvalidRecord(_))
         ));
-    }
-
-    #[test]
-    fn images_are_checked_not_parsed() {
-        let image = parse_image(r#"{"n":1.10}"#.into(), "new image").unwrap();
-        assert_eq!(image.json(), r#"{"n":1.10}"#);
-        assert!(matches!(
-            parse_image("[1]".into(), "old image"),
-            Err(TransformError::InvalidRecord(m)) if m == "old image is not a JSON object"
-        ));
-        assert!(matches!(
-            parse_image("{".into(), "new image"),
-            Err(TransformError::InvalidRecord(m)) if m.starts_with("new image is not valid JSON: ")
-        ));
-        assert!(parse_image(r#"{"a":1} x"#.into(), "new image").is_err());
     }
 }
