@@ -75,6 +75,14 @@ pub trait Sink: Send + Sync {
     /// The timeout of one request: the room a publishing round needs.
     fn request_timeout(&self) -> Duration;
 
+    /// Whether the sink keeps order per event key (Kinesis shards, SNS FIFO
+    /// message groups). The pipeline then parks, for the rest of the batch,
+    /// every later event of a key once one of its events was parked, and the
+    /// sink never has two events of one key in flight at once.
+    fn orders_by_key(&self) -> bool {
+        false
+    }
+
     /// Publishes `events`, giving up at `until`. Returns one [`Delivery`]
     /// per event, in order. Events of one request keep their order.
     async fn publish(
