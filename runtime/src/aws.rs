@@ -14,6 +14,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// DynamoDB: the parked-items registry.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// What the clients are built from, for the sinks' own clients.
+    pub shared: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -24,6 +26,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: s3_client(&shared),
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            shared,
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! | section | component |
 //! |---|---|
-//! | `[bus]` | [`crate::sinks::nakadi::NakadiConfig`] |
+//! | `[bus]` | [`crate::sinks::nakadi::NakadiConfig`] (the sink `nakadi`) |
+//! | `[sinks.<name>]` | [`crate::sinks::SinkConfig`] |
 //! | `[retry]` | [`crate::sinks::RetryConfig`] |
 //! | `[fallback]`, `[registry]` | [`crate::park::FallbackConfig`], [`crate::park::RegistryConfig`] |
 //! | `[invocation]` | [`crate::pipeline::InvocationConfig`] |
@@ -46,7 +47,8 @@ use crate::park::{RawFallback, RawRegistry};
 pub use crate::pipeline::InvocationConfig;
 pub use crate::sinks::nakadi::NakadiConfig;
 use crate::sinks::nakadi::RawNakadi;
-pub use crate::sinks::RetryConfig;
+use crate::sinks::RawSink;
+pub use crate::sinks::{RetryConfig, SinkConfig};
 use crate::transform::Limits;
 pub use crate::validate::Invalid;
 
@@ -82,7 +84,9 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
-    bus: RawNakadi,
+    bus: Option<RawNakadi>,
+    #[serde(default)]
+    sinks: BTreeMap<String, RawSink>,
     #[serde(default)]
     retry: RetryConfig,
     #[serde(default)]
@@ -102,8 +106,9 @@ pub struct RawConfig {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where and how events are published.
-    pub bus: NakadiConfig,
+    /// Where events are published: every configured sink by name (`[bus]`
+    /// is the one named `nakadi`).
+    pub sinks: BTreeMap<String, SinkConfig>,
     /// Retry policy for publishing.
     pub retry: RetryConfig,
     /// Where what cannot be published is parked.
@@ -138,6 +143,14 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// The Nakadi sink `[bus]` configures (named `nakadi`), if any.
+    pub fn bus(&self) -> Option<&NakadiConfig> {
+        match self.sinks.get(crate::sinks::DEFAULT_SINK) {
+            Some(SinkConfig::Nakadi(bus)) => Some(bus),
+            _ => None,
+        }
+    }
+
     /// Reads and validates a configuration file with the given overrides.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
@@ -164,8 +177,16 @@ impl RawConfig {
     /// Checks every value; relative paths are taken from `base`.
     pub fn validate(self, base: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let o = overrides.clone();
+        let default_needed = self.tables.values().any(|t| t.sinks().is_none())
+            || (self.sinks.is_empty() && self.tables.is_empty());
+        let sinks = crate::sinks::validate_sinks(
+            self.bus,
+            o.bus_url,
+            o.token_file,
+            self.sinks,
+            default_needed,
+        )?;
         Ok(Config {
-            bus: self.bus.validate(o.bus_url, o.token_file)?,
             fallback: self
                 .fallback
                 .validate(o.fallback_queue_url, o.claim_check_bucket)?,
@@ -176,7 +197,9 @@ impl RawConfig {
                 self.tables,
                 self.limits.unwrap_or_default(),
                 base,
+                &sinks,
             )?,
+            sinks,
             modules: self.modules.validate(base),
         })
     }
@@ -210,9 +233,81 @@ mod tests {
     }
 
     #[test]
+    fn tables_route_to_named_sinks_and_fan_out() {
+        let text = GOOD.replace(
+            "[tables.payments]",
+            "[sinks.audit]\nkind = \"nakadi\"\nurl = \"http://127.0.0.1:9090\"\n\
+             [tables.payments]\nsinks = [\"audit\", \"nakadi\"]",
+        );
+        let config = validate(&text, &Overrides::default()).unwrap();
+        assert_eq!(config.tables["orders"].sinks, ["nakadi"]);
+        assert_eq!(config.tables["payments"].sinks, ["audit", "nakadi"]);
+        assert_eq!(
+            config.sinks.keys().collect::<Vec<_>>(),
+            ["audit", "nakadi"]
+        );
+        assert_eq!(config.sinks["audit"].target(), "http://127.0.0.1:9090");
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_the_table_named() {
+        let routed = |sinks: &str| {
+            let text = GOOD.replace(
+                "[tables.payments]",
+                &format!("[tables.payments]\nsinks = {sinks}"),
+            );
+            validate(&text, &Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let unknown = routed(r#"["audit"]"#);
+        assert!(
+            unknown.starts_with(
+                "tables.payments.sinks: names \"audit\", which is not configured (configured: nakadi)"
+            ),
+            "{unknown}"
+        );
+        let twice = routed(r#"["nakadi", "nakadi"]"#);
+        assert!(twice.contains("names \"nakadi\" twice"), "{twice}");
+        let none = routed("[]");
+        assert!(none.contains("is empty"), "{none}");
+        // [bus] is the sink `nakadi`: it cannot be configured twice.
+        let text = format!("{GOOD}\n[sinks.nakadi]\nkind = \"nakadi\"\nurl = \"http://x\"");
+        let twice = validate(&text, &Overrides::default()).unwrap_err().to_string();
+        assert!(twice.starts_with("sinks.nakadi: is the sink [bus] configures"), "{twice}");
+        // A sink section's own errors name it.
+        let text = format!("{GOOD}\n[sinks.audit]\nkind = \"nakadi\"");
+        let missing = validate(&text, &Overrides::default()).unwrap_err().to_string();
+        assert!(missing.starts_with("sinks.audit.url: missing"), "{missing}");
+        let text = format!("{GOOD}\n[sinks.audit]\nkind = \"carrier-pigeon\"");
+        assert!(validate(&text, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn without_bus_every_table_names_its_sinks() {
+        let text = r#"
+            [sinks.audit]
+            kind = "nakadi"
+            url = "http://127.0.0.1:9090"
+            [fallback]
+            queue_url = "http://127.0.0.1:5000/123456789012/fallback"
+            [tables.orders]
+            module = "modules/data_change.wasm"
+            sinks = ["audit"]
+        "#;
+        let config = validate(text, &Overrides::default()).unwrap();
+        assert!(config.bus().is_none());
+        assert_eq!(config.sinks.len(), 1);
+        // A table without `sinks` publishes to `nakadi`, which [bus] configures.
+        let text = text.replace("sinks = [\"audit\"]", "");
+        let message = validate(&text, &Overrides::default()).unwrap_err().to_string();
+        assert!(message.starts_with("bus.url: missing"), "{message}");
+    }
+
+    #[test]
     fn validate_accepts_a_complete_file() {
         let config = validate(GOOD, &Overrides::default()).unwrap();
-        assert_eq!(config.bus.url, "http://127.0.0.1:8080");
+        assert_eq!(config.bus().unwrap().url, "http://127.0.0.1:8080");
         let orders = &config.tables["orders"];
         assert_eq!(
             orders.module,
@@ -257,8 +352,8 @@ mod tests {
             registry_table: Some("relay-items".into()),
         };
         let config = validate(GOOD, &overrides).unwrap();
-        assert_eq!(config.bus.url, "https://nakadi.example.com");
-        assert_eq!(config.bus.token_file, Some(PathBuf::from("/run/token")));
+        assert_eq!(config.bus().unwrap().url, "https://nakadi.example.com");
+        assert_eq!(config.bus().unwrap().token_file, Some(PathBuf::from("/run/token")));
         assert_eq!(config.fallback.queue_url, "https://sqs.example.com/1/q");
         assert_eq!(
             config.fallback.claim_check_bucket.as_deref(),
@@ -316,7 +411,7 @@ mod tests {
         assert_eq!(config.registry, None);
         assert_eq!(config.fallback.claim_check_bucket, None);
         assert_eq!(config.fallback.claim_check_prefix, "relay/parked/");
-        assert_eq!(config.bus.max_event_bytes, 999_000);
+        assert_eq!(config.bus().unwrap().max_event_bytes, 999_000);
         assert_eq!(config.invocation.max_output_bytes, 64 << 20);
         let text = format!(
             "{GOOD}\n[registry]\ntable = \"items\"\n[invocation]\nmax_output_bytes = 1000\n"

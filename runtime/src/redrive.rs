@@ -133,13 +133,15 @@ enum Verdict {
 /// record produced now.
 enum Work {
     Message(usize),
-    Derived(usize, Event),
+    /// An event of parked record `.0` for sink `.2` (an index into
+    /// [`Relay::sinks`]).
+    Derived(usize, Event, usize),
 }
 
 impl Work {
     fn message(&self) -> usize {
         match self {
-            Work::Message(m) | Work::Derived(m, _) => *m,
+            Work::Message(m) | Work::Derived(m, _, _) => *m,
         }
     }
 }
@@ -239,7 +241,7 @@ impl Relay {
         }
 
         // Publishing stops in time to settle (delete, unregister, postpone).
-        let publish_until = deadline - self.sink.deadline_margin().min(options.time_budget / 3);
+        let publish_until = deadline - self.deadline_margin().min(options.time_budget / 3);
         let mut stats = PublishStats::default();
         let mut wave_number = 0;
         loop {
@@ -261,31 +263,10 @@ impl Relay {
             if wave.is_empty() {
                 break;
             }
-            let outbound: Vec<Outbound<'_>> = wave
-                .iter()
-                .map(|(_, work)| match work {
-                    Work::Message(m) => {
-                        let envelope = messages[*m]
-                            .envelope
-                            .as_ref()
-                            .expect("published messages are readable");
-                        Outbound {
-                            event_type: envelope.event_type.as_deref().unwrap_or_default(),
-                            body: envelope
-                                .body
-                                .as_deref()
-                                .expect("validated envelopes of events have a body"),
-                            key: envelope.key.as_deref(),
-                        }
-                    }
-                    Work::Derived(_, event) => Outbound::from(event),
-                })
-                .collect();
             let flow_id = format!("redrive-{}-{wave_number}", std::process::id());
             wave_number += 1;
             let deliveries = self
-                .sink
-                .publish(&outbound, publish_until, &flow_id, &mut stats)
+                .publish_wave(&wave, &messages, publish_until, &flow_id, &mut stats)
                 .await;
             let mut finished: Vec<(usize, usize)> = Vec::new();
             for ((r, work), delivery) in wave.into_iter().zip(deliveries) {
@@ -293,7 +274,7 @@ impl Relay {
                 match delivery {
                     Delivery::Published => {
                         let last_of_message =
-                            !matches!(runs.queues.front(r), Some(Work::Derived(n, _)) if *n == m);
+                            !matches!(runs.queues.front(r), Some(Work::Derived(n, _, _)) if *n == m);
                         match work {
                             Work::Message(_) => summary.republished += 1,
                             Work::Derived(..) => {
@@ -473,6 +454,15 @@ impl Relay {
                 }
             }
             if envelope.kind == ParcelKind::Event {
+                if self.sink_named(envelope.sink.as_deref()).is_none() {
+                    tracing::error!(
+                        message_id = message.id,
+                        sink = envelope.sink.as_deref().unwrap_or(crate::sinks::DEFAULT_SINK),
+                        "parked event names a sink that is not configured; kept until it is"
+                    );
+                    let later = Verdict::Later(backoff(message, options));
+                    hold_item(runs, q, m, later, messages, verdicts, options);
+                }
                 return;
             }
             // A parked record: its events, through the current transform.
@@ -491,8 +481,8 @@ impl Relay {
                 }
                 Ok(events) => {
                     runs.queues.pop_front(q);
-                    for event in events.into_iter().rev() {
-                        runs.queues.push_front(q, Work::Derived(m, event));
+                    for (event, sink) in events.into_iter().rev() {
+                        runs.queues.push_front(q, Work::Derived(m, event, sink));
                     }
                     return;
                 }
@@ -598,7 +588,79 @@ impl Relay {
     }
 
     /// Runs a parked raw record through its table's current transform.
-    fn retransform(&mut self, envelope: &Envelope) -> Result<Vec<Event>, String> {
+    /// Publishes a wave, each unit to its sink, all sinks at once; one
+    /// [`Delivery`] per unit, in order.
+    async fn publish_wave(
+        &self,
+        wave: &[(usize, Work)],
+        messages: &[ParkedMessage],
+        until: Instant,
+        flow_id: &str,
+        stats: &mut PublishStats,
+    ) -> Vec<Delivery> {
+        let mut parts: Vec<(usize, Vec<usize>, Vec<Outbound<'_>>)> = Vec::new();
+        for (w, (_, work)) in wave.iter().enumerate() {
+            let (sink, outbound) = match work {
+                Work::Message(m) => {
+                    let envelope = messages[*m]
+                        .envelope
+                        .as_ref()
+                        .expect("published messages are readable");
+                    let sink = self
+                        .sink_named(envelope.sink.as_deref())
+                        .expect("prepare_head holds messages of unknown sinks back");
+                    let outbound = Outbound {
+                        event_type: envelope.event_type.as_deref().unwrap_or_default(),
+                        body: envelope
+                            .body
+                            .as_deref()
+                            .expect("validated envelopes of events have a body"),
+                        key: envelope.key.as_deref(),
+                    };
+                    (sink, outbound)
+                }
+                Work::Derived(_, event, sink) => (*sink, Outbound::from(event)),
+            };
+            match parts.iter_mut().find(|(s, _, _)| *s == sink) {
+                Some((_, places, out)) => {
+                    places.push(w);
+                    out.push(outbound);
+                }
+                None => parts.push((sink, vec![w], vec![outbound])),
+            }
+        }
+        let answers = futures_util::future::join_all(parts.iter().map(
+            |(sink, _, outbound)| async {
+                let mut sent = PublishStats::default();
+                let answer = self.sinks[*sink]
+                    .publish(outbound, until, flow_id, &mut sent)
+                    .await;
+                (answer, sent)
+            },
+        ))
+        .await;
+        let mut deliveries: Vec<Option<Delivery>> = vec![None; wave.len()];
+        for ((_, places, _), (answer, sent)) in parts.iter().zip(answers) {
+            stats.attempts += sent.attempts;
+            stats.latencies.extend(sent.latencies);
+            for (&w, delivery) in places.iter().zip(answer) {
+                deliveries[w] = Some(delivery);
+            }
+        }
+        deliveries
+            .into_iter()
+            .map(|d| {
+                d.unwrap_or_else(|| Delivery::Park {
+                    attempts: 0,
+                    reason: "the sink gave no answer for it".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// A parked record's events, through its table's current transform,
+    /// each for every sink of the table.
+    fn retransform(&mut self, envelope: &Envelope) -> Result<Vec<(Event, usize)>, String> {
         let raw = envelope
             .record
             .as_ref()
@@ -611,7 +673,9 @@ impl Relay {
             .routes
             .get_mut(&record.table)
             .ok_or_else(|| format!("no transform is configured for table {:?}", record.table))?;
-        route.instance.transform(&record).map_err(|e| e.to_string())
+        let events = route.instance.transform(&record).map_err(|e| e.to_string())?;
+        let (events, sinks) = crate::pipeline::fan_out(events, &route.sinks);
+        Ok(events.into_iter().zip(sinks).collect())
     }
 }
 

@@ -410,8 +410,8 @@ impl World {
             deadline_margin_ms: 200,
         };
         Relay::assemble(
-            [("orders".to_owned(), instance)].into(),
-            Box::new(NakadiSink::new(&bus, retry).expect("the Nakadi sink")),
+            [("orders".to_owned(), (instance, vec![0]))].into(),
+            vec![Box::new(NakadiSink::new(&bus, retry).expect("the Nakadi sink"))],
             Box::new(lot.clone()),
             Some(Box::new(registry.clone())),
             InvocationConfig::default(),

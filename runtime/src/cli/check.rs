@@ -75,7 +75,19 @@ pub(super) fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
             false => trusted.join(", "),
         }
     );
-    println!("bus: {}", config.bus.url);
+    for (name, sink) in &config.sinks {
+        let tables: Vec<&str> = config
+            .tables
+            .iter()
+            .filter(|(_, t)| t.sinks.contains(name))
+            .map(|(table, _)| table.as_str())
+            .collect();
+        let routed = match tables.is_empty() {
+            true => "no table; kept for re-drive of what was parked for it".to_owned(),
+            false => format!("tables {}", tables.join(", ")),
+        };
+        println!("sink {name}: {} {} ({routed})", sink.kind(), sink.target());
+    }
     println!("fallback queue: {}", config.fallback.queue_url);
     match &config.fallback.claim_check_bucket {
         Some(bucket) => println!(

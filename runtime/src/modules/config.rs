@@ -52,6 +52,16 @@ pub struct RawTable {
     settings: Option<toml::Table>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    sinks: Option<Vec<String>>,
+}
+
+impl RawTable {
+    /// The sinks the table names, if it names any (checked against the
+    /// configured sinks by [`crate::sinks::validate_table_sinks`]).
+    pub fn sinks(&self) -> Option<&[String]> {
+        self.sinks.as_deref()
+    }
 }
 
 /// A table's `limits`: each one it names overrides the same one of
@@ -106,6 +116,8 @@ pub struct TableConfig {
     pub settings: String,
     /// Sandbox limits for this table.
     pub limits: Limits,
+    /// The sinks its events go to, each of them (fan-out), by name.
+    pub sinks: Vec<String>,
 }
 
 /// Checks every table: its module location and pin, its settings as JSON,
@@ -115,6 +127,7 @@ pub fn validate_tables(
     tables: BTreeMap<String, RawTable>,
     default_limits: Limits,
     base: &Path,
+    sinks: &BTreeMap<String, crate::sinks::SinkConfig>,
 ) -> Result<BTreeMap<String, TableConfig>, Invalid> {
     let default_limits = validate_limits("limits", default_limits)?;
     if tables.is_empty() {
@@ -141,6 +154,7 @@ pub fn validate_tables(
             &format!("tables.{name}.limits"),
             table.limits.over(default_limits),
         )?;
+        let sinks = crate::sinks::validate_table_sinks(&name, table.sinks, sinks)?;
         out.insert(
             name,
             TableConfig {
@@ -148,6 +162,7 @@ pub fn validate_tables(
                 sha256,
                 settings,
                 limits,
+                sinks,
             },
         );
     }

@@ -544,6 +544,7 @@ mod store_tests {
             sha256,
             settings: "{}".into(),
             limits: Limits::default(),
+            sinks: vec!["nakadi".into()],
         }
     }
 

@@ -54,6 +54,11 @@ pub struct Envelope {
     /// For events: the partition key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// For events: the sink it was not published to, by name (re-drive
+    /// sends it back there). Envelopes without one were parked for the
+    /// Nakadi sink ([`crate::sinks::DEFAULT_SINK`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
     /// For events: the event body, exactly as it would be published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Box<RawValue>>,
@@ -140,6 +145,12 @@ impl Envelope {
         ] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
+        }
+        // Added after the others, so envelopes without a sink keep their digest.
+        if let Some(sink) = &self.sink {
+            hash.update(b"sink");
+            hash.update((sink.len() as u64).to_le_bytes());
+            hash.update(sink.as_bytes());
         }
         hex(&hash.finalize())
     }
@@ -405,6 +416,7 @@ mod tests {
             index: Some(0),
             eid: Some("e".into()),
             key: None,
+            sink: None,
             body: Some(RawValue::from_string(body.to_owned()).unwrap()),
             record: None,
             registered: false,

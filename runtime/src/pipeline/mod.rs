@@ -121,8 +121,11 @@ pub struct BatchOutcome {
     pub stats: InvocationStats,
 }
 
-/// A table's route: its transform instance.
+/// A table's route: its transform instance and its sinks.
 pub(crate) struct Route {
+    /// Where its events go: indices into [`Relay::sinks`], each event to
+    /// every one of them (fan-out).
+    pub(crate) sinks: Vec<usize>,
     /// The table's instance.
     pub(crate) instance: TransformInstance,
     /// More instances of it, one per extra mapping thread; they share the
@@ -134,7 +137,9 @@ pub(crate) struct Route {
 /// process.
 pub struct Relay {
     pub(crate) routes: BTreeMap<String, Route>,
-    pub(crate) sink: Box<dyn Sink>,
+    /// Every configured sink; a parked event names its sink, so re-drive
+    /// can send it back there.
+    pub(crate) sinks: Vec<Box<dyn Sink>>,
     pub(crate) lot: Box<dyn ParkingLot>,
     pub(crate) registry: Option<Box<dyn Registry>>,
     pub(crate) invocation: InvocationConfig,
@@ -168,7 +173,11 @@ pub(crate) struct Mapped<'a> {
     incoming: &'a Incoming,
     /// Table and key of the item, for per-item ordering.
     item: Option<String>,
+    /// With events: one unit per event and sink of the table (fan-out),
+    /// event by event, sinks in the table's order.
     outcome: Outcome,
+    /// With events: each unit's sink (an index into [`Relay::sinks`]).
+    targets: Vec<usize>,
     fates: Vec<Fate>,
     attempts: Vec<u32>,
     reasons: Vec<String>,
@@ -193,11 +202,15 @@ pub(crate) enum Queued {
 }
 
 impl Relay {
-    /// A relay from its parts: a transform instance per table, the
-    /// sink, the parking lot and (optionally) the parked-items registry.
+    /// A relay from its parts: a transform instance per table with the
+    /// sinks it publishes to (indices into `sinks`), the sinks, the parking
+    /// lot and (optionally) the parked-items registry.
+    ///
+    /// # Panics
+    /// When a table has no sink, or names one `sinks` does not have.
     pub fn assemble(
-        routes: BTreeMap<String, TransformInstance>,
-        sink: Box<dyn Sink>,
+        routes: BTreeMap<String, (TransformInstance, Vec<usize>)>,
+        sinks: Vec<Box<dyn Sink>>,
         lot: Box<dyn ParkingLot>,
         registry: Option<Box<dyn Registry>>,
         invocation: InvocationConfig,
@@ -205,7 +218,12 @@ impl Relay {
         Relay {
             routes: routes
                 .into_iter()
-                .map(|(table, instance)| {
+                .map(|(table, (instance, table_sinks))| {
+                    assert!(
+                        !table_sinks.is_empty() && table_sinks.iter().all(|&s| s < sinks.len()),
+                        "table {table} routes to sinks {table_sinks:?} of {}",
+                        sinks.len()
+                    );
                     let siblings = (1..invocation.transform_threads)
                         .map_while(|_| match instance.sibling() {
                             Ok(sibling) => Some(sibling),
@@ -218,10 +236,15 @@ impl Relay {
                             }
                         })
                         .collect();
-                    (table, Route { instance, siblings })
+                    let route = Route {
+                        sinks: table_sinks,
+                        instance,
+                        siblings,
+                    };
+                    (table, route)
                 })
                 .collect(),
-            sink,
+            sinks,
             lot,
             registry,
             invocation,
@@ -248,8 +271,8 @@ impl Relay {
         let stages = Stages::new(
             started,
             deadline,
-            self.sink.deadline_margin(),
-            self.sink.request_timeout(),
+            self.deadline_margin(),
+            self.request_timeout(),
         );
         let mut mapped = self.transform(&batch, stages.transform_until, &mut stats);
         let held = self
@@ -267,6 +290,56 @@ impl Relay {
         let response = respond::respond(&mapped, &mut stats)?;
         stats.duration = started.elapsed();
         Ok(BatchOutcome { response, stats })
+    }
+}
+
+impl Relay {
+    /// The widest margin any sink keeps before the deadline.
+    pub(crate) fn deadline_margin(&self) -> Duration {
+        self.sinks
+            .iter()
+            .map(|s| s.deadline_margin())
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The longest request timeout of any sink.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.sinks
+            .iter()
+            .map(|s| s.request_timeout())
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The sink an envelope names (`None`: parked before sinks had names,
+    /// so by the Nakadi sink).
+    pub(crate) fn sink_named(&self, name: Option<&str>) -> Option<usize> {
+        let name = name.unwrap_or(crate::sinks::DEFAULT_SINK);
+        self.sinks.iter().position(|s| s.name() == name)
+    }
+}
+
+/// A record's events fanned out to its table's sinks: one unit per event
+/// and sink, event by event, so each sink sees the record's events in their
+/// order; returns the units and each one's sink.
+pub(crate) fn fan_out(events: Vec<Event>, sinks: &[usize]) -> (Vec<Event>, Vec<usize>) {
+    match sinks {
+        [only] => {
+            let targets = vec![*only; events.len()];
+            (events, targets)
+        }
+        _ => {
+            let mut units = Vec::with_capacity(events.len() * sinks.len());
+            let mut targets = Vec::with_capacity(units.capacity());
+            for event in events {
+                for &sink in sinks {
+                    units.push(event.clone());
+                    targets.push(sink);
+                }
+            }
+            (units, targets)
+        }
     }
 }
 

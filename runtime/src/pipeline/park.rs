@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Fate, InvocationStats, Mapped, Outcome, Relay};
 use crate::park::{Envelope, ParcelKind, UnitId, ENVELOPE_VERSION};
+use crate::sinks::Sink;
 
 /// Registrations in flight at once while parking.
 const REGISTRATIONS_IN_FLIGHT: usize = 16;
@@ -84,6 +85,7 @@ impl Relay {
                     u,
                     &parked_at,
                     registered && mapped[r].item.is_some(),
+                    &self.sinks,
                 )
             })
             .collect();
@@ -97,8 +99,13 @@ impl Relay {
                         Outcome::Events(_) => stats.events_parked += 1,
                         _ => stats.records_parked += 1,
                     }
+                    let sink = match m.outcome {
+                        Outcome::Events(_) => self.sinks[m.targets[u]].name(),
+                        _ => "",
+                    };
                     tracing::warn!(
                         record = m.incoming.label(),
+                        sink,
                         reason = m.reasons[u].as_str(),
                         "parked in the fallback queue"
                     );
@@ -120,7 +127,13 @@ impl Relay {
     }
 }
 
-fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str, registered: bool) -> Envelope {
+fn envelope(
+    m: &Mapped<'_>,
+    unit: usize,
+    parked_at: &str,
+    registered: bool,
+    sinks: &[Box<dyn Sink>],
+) -> Envelope {
     let table = match &m.incoming.decoded {
         Ok(record) => Some(record.table.clone()),
         Err(_) => m
@@ -138,6 +151,7 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str, registered: bool) -> E
         index: None,
         eid: None,
         key: None,
+        sink: None,
         body: None,
         record: None,
         registered,
@@ -152,6 +166,7 @@ fn envelope(m: &Mapped<'_>, unit: usize, parked_at: &str, registered: bool) -> E
             envelope.event_type = Some(event.event_type.clone());
             envelope.index = Some(unit as u32);
             envelope.key = event.key.clone();
+            envelope.sink = Some(sinks[m.targets[unit]].name().to_owned());
             envelope.eid = serde_json::from_str::<Value>(event.body.get())
                 .ok()
                 .and_then(|b| {

@@ -54,11 +54,14 @@ impl Relay {
         }
     }
 
-    /// Publishes in waves: each wave holds at most one event per item, the
-    /// item's next in stream order, so no event overtakes an earlier one of
-    /// its item. Once something of an item is parked, the rest of that item
-    /// is parked behind it; once a record is deferred, the rest of its item
-    /// is left open too.
+    /// Publishes in waves: each wave holds at most one event per item and
+    /// sink, the item's next in stream order, so no event overtakes an
+    /// earlier one of its item at its sink; a wave goes to all its sinks at
+    /// once. Once something of an item is parked for a sink, the rest of
+    /// that item for that sink is parked behind it (its other sinks go on:
+    /// an event is never published twice); once a record is deferred, the
+    /// rest of its item is left open too. For sinks that keep order by
+    /// event key, a parked event also parks the later events of its key.
     pub(super) async fn publish(
         &self,
         mapped: &mut [Mapped<'_>],
@@ -67,6 +70,7 @@ impl Relay {
         request_id: &str,
         stats: &mut InvocationStats,
     ) {
+        let sinks = self.sinks.len();
         let mut queues: ItemQueues<Queued> = ItemQueues::default();
         for (r, m) in mapped.iter().enumerate() {
             let Some(item) = m.item.as_deref() else {
@@ -75,11 +79,16 @@ impl Relay {
             match &m.outcome {
                 Outcome::Events(events) => {
                     for e in 0..events.len() {
-                        queues.push(item, Queued::Event(r, e));
+                        queues.push(&queue_key(item, m.targets[e]), Queued::Event(r, e));
                     }
                 }
-                Outcome::Park => _ = queues.push(item, Queued::Raw(r)),
-                Outcome::Defer => _ = queues.push(item, Queued::Defer),
+                // What cannot be published holds the item back at every sink.
+                Outcome::Park => (0..sinks).for_each(|s| {
+                    queues.push(&queue_key(item, s), Queued::Raw(r));
+                }),
+                Outcome::Defer => (0..sinks).for_each(|s| {
+                    queues.push(&queue_key(item, s), Queued::Defer);
+                }),
             }
         }
         let held_items: Vec<(usize, String)> = mapped
@@ -97,53 +106,107 @@ impl Relay {
                         format!("held back, the parked-items registry could not be read: {e}")
                     }
                 };
-                Some((queues.slot(item)?, why))
+                Some((item, why))
+            })
+            .flat_map(|(item, why)| {
+                (0..sinks)
+                    .filter_map(|s| queues.slot(&queue_key(item, s)))
+                    .map(move |q| (q, why.clone()))
+                    .collect::<Vec<_>>()
             })
             .collect();
         let mut seen = HashSet::new();
         for (q, why) in held_items.into_iter().filter(|(q, _)| seen.insert(*q)) {
             stats.events_held += settle(mapped, queues.drain(q).collect(), &why);
         }
+        // Keys with a parked event, per sink that keeps order by key.
+        let mut parked_keys: HashSet<(usize, String)> = HashSet::new();
         let mut wave_number = 0;
         loop {
             for q in 0..queues.len() {
-                if matches!(queues.front(q), Some(Queued::Raw(_) | Queued::Defer)) {
-                    let why = "an earlier record of the same item could not be transformed";
-                    settle(mapped, queues.drain(q).collect(), why);
-                }
+                let why = match queues.front(q) {
+                    Some(Queued::Raw(_) | Queued::Defer) => {
+                        "an earlier record of the same item could not be transformed".to_owned()
+                    }
+                    Some(&Queued::Event(r, e)) if !parked_keys.is_empty() => {
+                        let sink = mapped[r].targets[e];
+                        match event_key(&mapped[r], e) {
+                            Some(key) if parked_keys.contains(&(sink, key.to_owned())) => format!(
+                                "an earlier event with the same key was parked for sink {}, \
+                                 which keeps order by key",
+                                self.sinks[sink].name()
+                            ),
+                            _ => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                settle(mapped, queues.drain(q).collect(), &why);
             }
             let wave = queues.wave();
             if wave.is_empty() {
                 return;
             }
-            let outbound: Vec<Outbound<'_>> = wave
-                .iter()
-                .map(|&(_, unit)| {
+            let flow_id = format!("{request_id}-{wave_number}");
+            wave_number += 1;
+            let mut deliveries: Vec<Option<Delivery>> = vec![None; wave.len()];
+            {
+                // Per sink, its part of the wave, published at once.
+                let mut parts: Vec<(usize, Vec<usize>, Vec<Outbound<'_>>)> = Vec::new();
+                for (w, &(_, unit)) in wave.iter().enumerate() {
                     let Queued::Event(r, e) = unit else {
                         unreachable!("waves hold events only")
                     };
                     let Outcome::Events(events) = &mapped[r].outcome else {
                         unreachable!("event units belong to records with events")
                     };
-                    Outbound::from(&events[e])
-                })
-                .collect();
-            let flow_id = format!("{request_id}-{wave_number}");
-            let deliveries = self
-                .sink
-                .publish(&outbound, deadline, &flow_id, &mut stats.publish)
+                    let sink = mapped[r].targets[e];
+                    match parts.iter_mut().find(|(s, _, _)| *s == sink) {
+                        Some((_, places, outbound)) => {
+                            places.push(w);
+                            outbound.push(Outbound::from(&events[e]));
+                        }
+                        None => parts.push((sink, vec![w], vec![Outbound::from(&events[e])])),
+                    }
+                }
+                let answers = futures_util::future::join_all(parts.iter().map(
+                    |(sink, _, outbound)| async {
+                        let mut sent = crate::sinks::PublishStats::default();
+                        let answer = self.sinks[*sink]
+                            .publish(outbound, deadline, &flow_id, &mut sent)
+                            .await;
+                        (answer, sent)
+                    },
+                ))
                 .await;
-            wave_number += 1;
+                for ((_, places, _), (answer, sent)) in parts.iter().zip(answers) {
+                    stats.publish.attempts += sent.attempts;
+                    stats.publish.latencies.extend(sent.latencies);
+                    for (&w, delivery) in places.iter().zip(answer) {
+                        deliveries[w] = Some(delivery);
+                    }
+                }
+            }
             for ((q, unit), delivery) in wave.into_iter().zip(deliveries) {
                 let Queued::Event(r, e) = unit else {
                     unreachable!("waves hold events only")
                 };
+                let delivery = delivery.unwrap_or_else(|| Delivery::Park {
+                    attempts: 0,
+                    reason: "the sink gave no answer for it".into(),
+                });
                 match delivery {
                     Delivery::Published => {
                         mapped[r].fates[e] = Fate::Published;
                         stats.events_published += 1;
                     }
                     Delivery::Park { attempts, reason } => {
+                        let sink = mapped[r].targets[e];
+                        if self.sinks[sink].orders_by_key() {
+                            if let Some(key) = event_key(&mapped[r], e) {
+                                parked_keys.insert((sink, key.to_owned()));
+                            }
+                        }
                         mapped[r].fates[e] = Fate::Park;
                         mapped[r].attempts[e] = attempts;
                         mapped[r].reasons[e] = reason;
@@ -154,6 +217,19 @@ impl Relay {
                 }
             }
         }
+    }
+}
+
+/// The queue of an item's units for one sink.
+fn queue_key(item: &str, sink: usize) -> String {
+    format!("{item}\u{0}{sink}")
+}
+
+/// The key of unit `e` of a record with events.
+fn event_key<'m>(m: &'m Mapped<'_>, e: usize) -> Option<&'m str> {
+    match &m.outcome {
+        Outcome::Events(events) => events[e].key.as_deref(),
+        _ => None,
     }
 }
 

@@ -60,6 +60,7 @@ mod tests {
             incoming,
             item: None,
             outcome: Outcome::Park,
+            targets: Vec::new(),
             fates: vec![fate],
             attempts: vec![0],
             reasons: vec!["parked raw".into()],

@@ -233,6 +233,14 @@ impl Relay {
                 }
                 (None, _, _) => unreachable!("a mapping always matches its record's decode result"),
             };
+            let (outcome, targets) = match (outcome, &incoming.decoded) {
+                (Outcome::Events(events), Ok(record)) => {
+                    let (units, targets) =
+                        super::fan_out(events, &self.routes[record.table.as_str()].sinks);
+                    (Outcome::Events(units), targets)
+                }
+                (outcome, _) => (outcome, Vec::new()),
+            };
             let (units, fate) = match &outcome {
                 Outcome::Events(events) => (events.len(), Fate::Open),
                 Outcome::Park => (1, Fate::Park),
@@ -245,6 +253,7 @@ impl Relay {
                 incoming,
                 item,
                 outcome,
+                targets,
                 fates: vec![fate; units],
                 attempts: vec![0; units],
                 reasons: vec![reason; units],

@@ -2,12 +2,14 @@
 //! re-drive publish through; each sink is a folder of its own with its
 //! config, client and answer classification:
 //!
+//! - [`config`]: `[sinks.<name>]` and a table's `sinks` (routing, fan-out);
 //! - [`nakadi`]: Nakadi's HTTP publishing API;
 //! - [`retry`]: the retry policy sinks share (exponential backoff, full jitter).
 //!
 //! A sink returns one [`Delivery`] per event: published (acknowledged by the
 //! bus, the only state that counts), or to be parked with the reason.
 
+pub mod config;
 pub mod nakadi;
 pub mod retry;
 
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
+pub use config::{validate_sinks, validate_table_sinks, RawSink, SinkConfig, DEFAULT_SINK};
 pub use retry::{Backoff, RetryConfig};
 
 /// One event to publish.

@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::modules::{ModuleError, ModuleStore, DEFAULT_CACHE_DIR};
 use crate::park::{ClaimCheck, DynamoRegistry, Registry, SqsLot};
 use crate::pipeline::Relay;
-use crate::sinks::nakadi::NakadiSink;
 use crate::transform::TransformEngine;
 
 /// The environment variable naming the module cache folder.
@@ -56,9 +55,14 @@ pub enum InitError {
     /// A table's module could not be loaded or instantiated.
     #[error(transparent)]
     Module(#[from] ModuleError),
-    /// The sink's client could not be built.
-    #[error("cannot set up the bus client: {0}")]
-    Sink(reqwest::Error),
+    /// A sink's client could not be built.
+    #[error("cannot set up the client of sink {name}: {error}")]
+    Sink {
+        /// The sink.
+        name: String,
+        /// Why.
+        error: reqwest::Error,
+    },
 }
 
 /// Loads every table's module through `modules` (from its file, or from
@@ -89,7 +93,18 @@ pub async fn init(
             origin = %loaded.origin,
             "route ready"
         );
-        routes.insert(table.clone(), instance);
+        let sinks: Vec<usize> = route
+            .sinks
+            .iter()
+            .map(|name| {
+                config
+                    .sinks
+                    .keys()
+                    .position(|n| n == name)
+                    .expect("validated: a table names configured sinks")
+            })
+            .collect();
+        routes.insert(table.clone(), (instance, sinks));
     }
     let claim_check = config
         .fallback
@@ -111,10 +126,20 @@ pub async fn init(
             registry.table.clone(),
         )) as Box<dyn Registry>
     });
-    let sink = NakadiSink::new(&config.bus, config.retry).map_err(InitError::Sink)?;
+    let mut sinks = Vec::new();
+    for (name, sink) in &config.sinks {
+        let built = sink
+            .build(name, config.retry, &clients.shared)
+            .map_err(|error| InitError::Sink {
+                name: name.clone(),
+                error,
+            })?;
+        tracing::info!(sink = name, kind = sink.kind(), target = %sink.target(), "sink ready");
+        sinks.push(built);
+    }
     Ok(Relay::assemble(
         routes,
-        Box::new(sink),
+        sinks,
         Box::new(lot),
         registry,
         config.invocation,

@@ -50,16 +50,32 @@ impl RawNakadi {
         url: Option<String>,
         token_file: Option<PathBuf>,
     ) -> Result<NakadiConfig, Invalid> {
+        self.validate_in("bus", url, token_file)
+    }
+
+    /// Checks the values of a `[sinks.<name>]` section of kind `nakadi`
+    /// (`section` names it in errors).
+    pub fn validate_as(self, section: &str) -> Result<NakadiConfig, Invalid> {
+        self.validate_in(section, None, None)
+    }
+
+    fn validate_in(
+        self,
+        section: &str,
+        url: Option<String>,
+        token_file: Option<PathBuf>,
+    ) -> Result<NakadiConfig, Invalid> {
         let url = url.or(self.url).ok_or_else(|| {
-            Invalid::new(
-                "bus.url",
-                "missing (set it in the file or RELAY_BUS_URL)",
-                URL_EXAMPLE,
-            )
+            let how = if section == "bus" {
+                "missing (set it in the file or RELAY_BUS_URL)"
+            } else {
+                "missing"
+            };
+            Invalid::new(format!("{section}.url"), how, URL_EXAMPLE)
         })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Invalid::new(
-                "bus.url",
+                format!("{section}.url"),
                 format!("{url:?} is not an http(s) URL"),
                 URL_EXAMPLE,
             ));
@@ -75,14 +91,14 @@ impl RawNakadi {
         };
         if config.max_event_bytes == 0 {
             return Err(Invalid::new(
-                "bus.max_event_bytes",
+                format!("{section}.max_event_bytes"),
                 "must be above zero",
                 "[bus] max_event_bytes = 999000",
             ));
         }
         if config.batch_max_events == 0 || config.batch_max_bytes == 0 {
             return Err(Invalid::new(
-                "bus.batch_max_events",
+                format!("{section}.batch_max_events"),
                 "batch limits must be above zero",
                 "[bus] batch_max_events = 1000",
             ));

@@ -23,6 +23,7 @@ use super::{Backoff, Delivery, Outbound, PublishStats, RetryConfig, Sink};
 
 /// Publishes to Nakadi with retries, exponential backoff and full jitter.
 pub struct NakadiSink {
+    name: String,
     client: NakadiClient,
     retry: RetryConfig,
     batch_max_events: usize,
@@ -34,12 +35,20 @@ impl NakadiSink {
     /// A sink for the configured bus.
     pub fn new(bus: &NakadiConfig, retry: RetryConfig) -> Result<Self, reqwest::Error> {
         Ok(NakadiSink {
+            name: super::DEFAULT_SINK.to_owned(),
             client: NakadiClient::new(bus)?,
             retry,
             batch_max_events: bus.batch_max_events,
             batch_max_bytes: bus.batch_max_bytes,
             max_event_bytes: bus.max_event_bytes,
         })
+    }
+
+    /// The sink under another name than [`super::DEFAULT_SINK`] (a
+    /// `[sinks.<name>]` of kind `nakadi`).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
     }
 
     /// Groups event indices per event type (in order of first appearance)
@@ -231,7 +240,7 @@ impl NakadiSink {
 #[async_trait::async_trait]
 impl Sink for NakadiSink {
     fn name(&self) -> &str {
-        "nakadi"
+        &self.name
     }
 
     /// How long before the invocation deadline publishing stops.
