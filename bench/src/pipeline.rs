@@ -443,7 +443,11 @@ struct ConfigFile {
 impl From<&Config> for ConfigFile {
     fn from(config: &Config) -> Self {
         ConfigFile {
-            url: config.bus().expect("the bench publishes to [bus]").url.clone(),
+            url: config
+                .bus()
+                .expect("the bench publishes to [bus]")
+                .url
+                .clone(),
             modules: ["orders", "payments"].map(|table| match &config.tables[table].module {
                 ModuleSource::File(path) => path.clone(),
                 other => unreachable!("the bench only makes file modules, not {other}"),

@@ -242,10 +242,7 @@ mod tests {
         let config = validate(&text, &Overrides::default()).unwrap();
         assert_eq!(config.tables["orders"].sinks, ["nakadi"]);
         assert_eq!(config.tables["payments"].sinks, ["audit", "nakadi"]);
-        assert_eq!(
-            config.sinks.keys().collect::<Vec<_>>(),
-            ["audit", "nakadi"]
-        );
+        assert_eq!(config.sinks.keys().collect::<Vec<_>>(), ["audit", "nakadi"]);
         assert_eq!(config.sinks["audit"].target(), "http://127.0.0.1:9090");
     }
 
@@ -273,11 +270,18 @@ mod tests {
         assert!(none.contains("is empty"), "{none}");
         // [bus] is the sink `nakadi`: it cannot be configured twice.
         let text = format!("{GOOD}\n[sinks.nakadi]\nkind = \"nakadi\"\nurl = \"http://x\"");
-        let twice = validate(&text, &Overrides::default()).unwrap_err().to_string();
-        assert!(twice.starts_with("sinks.nakadi: is the sink [bus] configures"), "{twice}");
+        let twice = validate(&text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            twice.starts_with("sinks.nakadi: is the sink [bus] configures"),
+            "{twice}"
+        );
         // A sink section's own errors name it.
         let text = format!("{GOOD}\n[sinks.audit]\nkind = \"nakadi\"");
-        let missing = validate(&text, &Overrides::default()).unwrap_err().to_string();
+        let missing = validate(&text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(missing.starts_with("sinks.audit.url: missing"), "{missing}");
         let text = format!("{GOOD}\n[sinks.audit]\nkind = \"carrier-pigeon\"");
         assert!(validate(&text, &Overrides::default()).is_err());
@@ -300,7 +304,9 @@ mod tests {
         assert_eq!(config.sinks.len(), 1);
         // A table without `sinks` publishes to `nakadi`, which [bus] configures.
         let text = text.replace("sinks = [\"audit\"]", "");
-        let message = validate(&text, &Overrides::default()).unwrap_err().to_string();
+        let message = validate(&text, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(message.starts_with("bus.url: missing"), "{message}");
     }
 
@@ -353,7 +359,10 @@ mod tests {
         };
         let config = validate(GOOD, &overrides).unwrap();
         assert_eq!(config.bus().unwrap().url, "https://nakadi.example.com");
-        assert_eq!(config.bus().unwrap().token_file, Some(PathBuf::from("/run/token")));
+        assert_eq!(
+            config.bus().unwrap().token_file,
+            Some(PathBuf::from("/run/token"))
+        );
         assert_eq!(config.fallback.queue_url, "https://sqs.example.com/1/q");
         assert_eq!(
             config.fallback.claim_check_bucket.as_deref(),

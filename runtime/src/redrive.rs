@@ -273,8 +273,7 @@ impl Relay {
                 let m = work.message();
                 match delivery {
                     Delivery::Published => {
-                        let last_of_message =
-                            !matches!(runs.queues.front(r), Some(Work::Derived(n, _, _)) if *n == m);
+                        let last_of_message = !matches!(runs.queues.front(r), Some(Work::Derived(n, _, _)) if *n == m);
                         match work {
                             Work::Message(_) => summary.republished += 1,
                             Work::Derived(..) => {
@@ -457,7 +456,10 @@ impl Relay {
                 if self.sink_named(envelope.sink.as_deref()).is_none() {
                     tracing::error!(
                         message_id = message.id,
-                        sink = envelope.sink.as_deref().unwrap_or(crate::sinks::DEFAULT_SINK),
+                        sink = envelope
+                            .sink
+                            .as_deref()
+                            .unwrap_or(crate::sinks::DEFAULT_SINK),
                         "parked event names a sink that is not configured; kept until it is"
                     );
                     let later = Verdict::Later(backoff(message, options));
@@ -629,16 +631,15 @@ impl Relay {
                 None => parts.push((sink, vec![w], vec![outbound])),
             }
         }
-        let answers = futures_util::future::join_all(parts.iter().map(
-            |(sink, _, outbound)| async {
+        let answers =
+            futures_util::future::join_all(parts.iter().map(|(sink, _, outbound)| async {
                 let mut sent = PublishStats::default();
                 let answer = self.sinks[*sink]
                     .publish(outbound, until, flow_id, &mut sent)
                     .await;
                 (answer, sent)
-            },
-        ))
-        .await;
+            }))
+            .await;
         let mut deliveries: Vec<Option<Delivery>> = vec![None; wave.len()];
         for ((_, places, _), (answer, sent)) in parts.iter().zip(answers) {
             stats.attempts += sent.attempts;
@@ -673,7 +674,10 @@ impl Relay {
             .routes
             .get_mut(&record.table)
             .ok_or_else(|| format!("no transform is configured for table {:?}", record.table))?;
-        let events = route.instance.transform(&record).map_err(|e| e.to_string())?;
+        let events = route
+            .instance
+            .transform(&record)
+            .map_err(|e| e.to_string())?;
         let (events, sinks) = crate::pipeline::fan_out(events, &route.sinks);
         Ok(events.into_iter().zip(sinks).collect())
     }

@@ -411,7 +411,9 @@ impl World {
         };
         Relay::assemble(
             [("orders".to_owned(), (instance, vec![0]))].into(),
-            vec![Box::new(NakadiSink::new(&bus, retry).expect("the Nakadi sink"))],
+            vec![Box::new(
+                NakadiSink::new(&bus, retry).expect("the Nakadi sink"),
+            )],
             Box::new(lot.clone()),
             Some(Box::new(registry.clone())),
             InvocationConfig::default(),

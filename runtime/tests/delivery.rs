@@ -702,3 +702,96 @@ fn final_answers_are_parked_without_retries() {
     assert_eq!(checkpoint(&response), None);
     assert_eq!(stack.nakadi.accepted().len(), 1, "{}", stack.log());
 }
+
+#[test]
+fn a_fan_out_parks_for_the_failing_sink_only_and_redrives_to_it() {
+    let audit = relay_testkit::FakeNakadi::start();
+    let options = StackOptions {
+        registry: true,
+        extra: format!(
+            "sinks = [\"nakadi\", \"audit\"]\n\n[sinks.audit]\nkind = \"nakadi\"\nurl = \"{}\"\n",
+            audit.url()
+        ),
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start("fan-out", options);
+    let first = batch(vec![
+        insert("orders", "100", "o-1", json!({})),
+        insert("orders", "200", "o-2", json!({})),
+        modify("300", "o-2", "created", "PAID"),
+        insert("orders", "400", "o-3", json!({})),
+    ]);
+    // The audit bus refuses o-2's first event for good; the main bus is healthy.
+    let o2 = eid(&records(&first)[1]);
+    audit.script(vec![Fault::FailEids([o2.clone()].into()); 10]);
+    let response = stack.invoke(&first, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None, "{}", stack.log());
+    let statuses = |bus: &relay_testkit::FakeNakadi| -> Vec<(String, String)> {
+        bus.accepted()
+            .into_iter()
+            .map(|(_, b)| {
+                (
+                    b["data"]["order_number"].as_str().unwrap().to_owned(),
+                    b["data"]["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut all = pairs(&[
+        ("o-1", "created"),
+        ("o-2", "created"),
+        ("o-2", "PAID"),
+        ("o-3", "created"),
+    ]);
+    all.sort();
+    let mut main = published(&stack);
+    main.sort();
+    assert_eq!(main, all, "the healthy sink gets everything");
+    let mut audited = statuses(&audit);
+    audited.sort();
+    assert_eq!(
+        audited,
+        pairs(&[("o-1", "created"), ("o-3", "created")]),
+        "o-2's later change waits behind its parked one at the failing sink"
+    );
+    let parked = stack.parked();
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    for p in &parked {
+        assert_eq!(p["sink"], "audit", "{p}");
+        assert_eq!(p["item"], r#"orders/{"order_number":"o-2"}"#, "{p}");
+    }
+
+    // A later change of o-2: held at both sinks behind what is parked
+    // (the registry keeps items, not sinks).
+    let second = batch(vec![modify("500", "o-2", "PAID", "SHIPPED")]);
+    let response = stack.invoke(&second, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None, "{}", stack.log());
+    assert_eq!(published(&stack).len(), 4, "held at the main sink too");
+    let parked = stack.parked();
+    let sinks: Vec<&str> = parked.iter().map(|p| p["sink"].as_str().unwrap()).collect();
+    assert_eq!(sinks.len(), 4, "{parked:?}");
+
+    // Re-drive sends each parked event back to its own sink, in item order,
+    // and nothing twice.
+    audit.healthy();
+    let summary = redrive_ok(&stack, &[]);
+    assert_eq!(summary["republished"], 4, "{summary}");
+    let main = published(&stack);
+    assert_eq!(
+        main.len(),
+        5,
+        "the main sink gets only o-2's held change: {main:?}"
+    );
+    assert_eq!(main[4], ("o-2".to_owned(), "SHIPPED".to_owned()));
+    let o2_audit: Vec<(String, String)> = statuses(&audit)
+        .into_iter()
+        .filter(|(o, _)| o == "o-2")
+        .collect();
+    assert_eq!(
+        o2_audit,
+        pairs(&[("o-2", "created"), ("o-2", "PAID"), ("o-2", "SHIPPED")]),
+        "the audit sink gets o-2's changes in order"
+    );
+    assert_eq!(statuses(&audit).len(), 5);
+    assert!(stack.parked().is_empty());
+}

@@ -169,16 +169,15 @@ impl Relay {
                         None => parts.push((sink, vec![w], vec![Outbound::from(&events[e])])),
                     }
                 }
-                let answers = futures_util::future::join_all(parts.iter().map(
-                    |(sink, _, outbound)| async {
+                let answers =
+                    futures_util::future::join_all(parts.iter().map(|(sink, _, outbound)| async {
                         let mut sent = crate::sinks::PublishStats::default();
                         let answer = self.sinks[*sink]
                             .publish(outbound, deadline, &flow_id, &mut sent)
                             .await;
                         (answer, sent)
-                    },
-                ))
-                .await;
+                    }))
+                    .await;
                 for ((_, places, _), (answer, sent)) in parts.iter().zip(answers) {
                     stats.publish.attempts += sent.attempts;
                     stats.publish.latencies.extend(sent.latencies);
