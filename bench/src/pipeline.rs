@@ -386,17 +386,23 @@ fn config(url: &str, modules: &[PathBuf; 2], transform_threads: Option<usize>) -
         sha256: None,
         settings: settings.into(),
         limits: Limits::default(),
+        sinks: vec![relay::sinks::DEFAULT_SINK.to_owned()],
+    };
+    let bus = NakadiConfig {
+        url: url.into(),
+        token_file: None,
+        request_timeout: Duration::from_secs(10),
+        gzip: false,
+        batch_max_events: 1_000,
+        batch_max_bytes: 4 << 20,
+        max_event_bytes: 999_000,
     };
     Config {
-        bus: NakadiConfig {
-            url: url.into(),
-            token_file: None,
-            request_timeout: Duration::from_secs(10),
-            gzip: false,
-            batch_max_events: 1_000,
-            batch_max_bytes: 4 << 20,
-            max_event_bytes: 999_000,
-        },
+        sinks: [(
+            relay::sinks::DEFAULT_SINK.to_owned(),
+            relay::sinks::SinkConfig::Nakadi(bus),
+        )]
+        .into(),
         retry: RetryConfig::default(),
         fallback: FallbackConfig {
             queue_url: "http://127.0.0.1:9/000000000000/bench".into(),
