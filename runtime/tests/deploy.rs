@@ -96,6 +96,24 @@ fn template_grants_s3_on_the_modules_and_parked_prefixes_only() {
     );
 }
 
+#[test]
+fn template_grants_each_sink_one_action_on_its_own_resource() {
+    let template = std::fs::read_to_string(relay_testkit::workspace().join("deploy/template.yaml"))
+        .expect("template");
+    for (action, resource) in [
+        ("events:PutEvents", "EventBusArn"),
+        ("kinesis:PutRecords", "KinesisStreamArn"),
+        ("sns:Publish", "SnsTopicArn"),
+    ] {
+        let grant = format!("Action: {action}\n                Resource: !Ref {resource}");
+        assert!(template.contains(&grant), "the template lacks {grant}");
+    }
+    for wildcard in ["events:*", "kinesis:*", "sns:*", "Resource: \"*\"", "Resource: '*'"] {
+        assert!(!template.contains(wildcard), "no {wildcard}");
+    }
+    assert_eq!(template.matches("kinesis:").count(), 1, "PutRecords only");
+}
+
 /// The README's first command as a new user runs it, with the relay this
 /// test build made (`RELAY_BIN`) instead of a release build, and no AWS
 /// region in the environment (a fresh machine has none): every event of
