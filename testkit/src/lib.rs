@@ -21,9 +21,11 @@
 pub mod aws_proxy;
 pub mod dynamodb;
 pub mod moto;
+pub mod moto_sinks;
 pub mod nakadi;
 pub mod runtime_api;
 pub mod s3;
+pub mod sinks;
 pub mod workspace;
 
 mod rng;
@@ -31,9 +33,11 @@ mod serve;
 
 pub use aws_proxy::{AwsProxy, ProxyFault};
 pub use moto::Moto;
+pub use moto_sinks::MotoEventBridge;
 pub use nakadi::{FakeNakadi, Fault, RequestLog};
 pub use rng::Rng;
 pub use runtime_api::{InvocationError, RuntimeApi};
 pub use s3::MotoS3;
 pub use serve::{serve_each_request, wait_until};
+pub use sinks::FakeEventBridge;
 pub use workspace::{fixture, guest, workspace};

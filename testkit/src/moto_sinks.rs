@@ -1,0 +1,199 @@
+//! Synchronous helpers that set up the relay's newer sinks on a real [`Moto`]
+//! server and read back what was delivered:
+//!
+//! - [`MotoEventBridge`]: an event bus, a rule matching
+//!   `{"source": [<source>]}` with an SQS queue target; each message of the
+//!   queue is the EventBridge event JSON (`detail-type`, `source`, `detail`);
+//! - [`MotoKinesis`]: a stream of N shards (waited ACTIVE), read back with
+//!   `GetShardIterator(TRIM_HORIZON)` + `GetRecords`, shard by shard;
+//! - [`MotoSns`]: a topic (standard or FIFO) with an SQS queue subscribed
+//!   (`RawMessageDelivery=true`, a FIFO queue for a FIFO topic).
+//!
+//! Each helper has its own clients (region us-east-1, credentials test/test,
+//! endpoint moto, as [`Moto::env`] gives a relay child) and a private
+//! current-thread runtime; every call blocks, and panics on an AWS error.
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::Value;
+
+use crate::moto::{Moto, DRAIN_VISIBILITY_SECS};
+
+fn runtime(what: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: build a tokio runtime: {e}"))
+}
+
+/// A config for one SDK pointed at `moto`.
+macro_rules! moto_config {
+    ($sdk:ident, $moto:expr) => {
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .endpoint_url($moto.endpoint())
+            .build()
+    };
+}
+
+/// SQS calls the helpers share.
+struct Queues {
+    client: aws_sdk_sqs::Client,
+}
+
+impl Queues {
+    fn new(moto: &Moto) -> Queues {
+        Queues {
+            client: aws_sdk_sqs::Client::from_conf(moto_config!(aws_sdk_sqs, moto)),
+        }
+    }
+
+    /// Creates a queue (FIFO if the name ends with `.fifo`); `(url, arn)`.
+    fn create(&self, rt: &tokio::runtime::Runtime, name: &str) -> (String, String) {
+        let mut request = self.client.create_queue().queue_name(name);
+        if name.ends_with(".fifo") {
+            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        let url = rt
+            .block_on(request.send())
+            .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"))
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let arn = rt
+            .block_on(
+                self.client
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("get the ARN of {url}: {e:?}"))
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_else(|| panic!("queue {url} has no QueueArn"));
+        (url, arn)
+    }
+
+    /// Every visible message, hidden afterwards (not deleted).
+    fn receive(&self, rt: &tokio::runtime::Runtime, url: &str) -> Vec<Message> {
+        let mut all = Vec::new();
+        loop {
+            let output = rt
+                .block_on(
+                    self.client
+                        .receive_message()
+                        .queue_url(url)
+                        .max_number_of_messages(10)
+                        .visibility_timeout(DRAIN_VISIBILITY_SECS)
+                        .wait_time_seconds(0)
+                        .message_system_attribute_names(MessageSystemAttributeName::All)
+                        .message_attribute_names("All")
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("receive from {url}: {e:?}"));
+            let batch = output.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+}
+
+/// EventBridge on moto, routed into SQS queues.
+pub struct MotoEventBridge {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_eventbridge::Client,
+    queues: Queues,
+}
+
+impl std::fmt::Debug for MotoEventBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotoEventBridge").finish_non_exhaustive()
+    }
+}
+
+impl MotoEventBridge {
+    /// Clients for `moto`.
+    pub fn new(moto: &Moto) -> MotoEventBridge {
+        MotoEventBridge {
+            runtime: runtime("MotoEventBridge"),
+            client: aws_sdk_eventbridge::Client::from_conf(moto_config!(aws_sdk_eventbridge, moto)),
+            queues: Queues::new(moto),
+        }
+    }
+
+    /// The EventBridge client, for calls the helpers do not cover.
+    pub fn client(&self) -> &aws_sdk_eventbridge::Client {
+        &self.client
+    }
+
+    /// Runs a future on the helper's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Creates an event bus (`default` exists already); returns its ARN.
+    pub fn create_bus(&self, name: &str) -> String {
+        self.block_on(self.client.create_event_bus().name(name).send())
+            .unwrap_or_else(|e| panic!("MotoEventBridge: create bus {name}: {e:?}"))
+            .event_bus_arn()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Routes the events of `source` on `bus` into a new queue `queue`
+    /// (a rule `{"source": [source]}` with the queue as its target); returns
+    /// the queue's URL.
+    pub fn route_to_queue(&self, bus: &str, source: &str, queue: &str) -> String {
+        let (url, arn) = self.queues.create(&self.runtime, queue);
+        let rule = format!("{queue}-rule");
+        let pattern = serde_json::json!({ "source": [source] }).to_string();
+        self.block_on(
+            self.client
+                .put_rule()
+                .name(&rule)
+                .event_bus_name(bus)
+                .event_pattern(pattern)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("MotoEventBridge: put rule {rule}: {e:?}"));
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(arn)
+            .build()
+            .expect("a complete target");
+        let out = self
+            .block_on(
+                self.client
+                    .put_targets()
+                    .rule(&rule)
+                    .event_bus_name(bus)
+                    .targets(target)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("MotoEventBridge: put target of {rule}: {e:?}"));
+        assert_eq!(out.failed_entry_count(), 0, "MotoEventBridge: put target");
+        url
+    }
+
+    /// The events delivered to a queue of [`route_to_queue`](Self::route_to_queue)
+    /// (each the EventBridge event: `id`, `detail-type`, `source`, `detail`,
+    /// ...), received and hidden (each is read once).
+    pub fn delivered(&self, queue_url: &str) -> Vec<Value> {
+        self.queues
+            .receive(&self.runtime, queue_url)
+            .into_iter()
+            .map(|m| {
+                let body = m.body.unwrap_or_default();
+                serde_json::from_str(&body).unwrap_or_else(|e| {
+                    panic!("MotoEventBridge: a delivered message is not JSON ({e}): {body}")
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,263 @@
+//! The sink fakes driven by the real SDK clients (retries off), as the relay
+//! will drive them.
+
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use relay_testkit::sinks::{EventBridgeEntry, Fault, Select};
+use relay_testkit::FakeEventBridge;
+use serde_json::json;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An SDK config for `url`: test credentials, us-east-1, no retries, a 2 s
+/// operation timeout.
+macro_rules! sdk_config {
+    ($sdk:ident, $url:expr) => {
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url($url)
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                $sdk::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(2))
+                    .build(),
+            )
+            .build()
+    };
+}
+
+fn eventbridge(fake: &FakeEventBridge) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, fake.url()))
+}
+
+fn eb_entry(eid: &str, detail_bytes: usize) -> PutEventsRequestEntry {
+    let detail = json!({"metadata": {"eid": eid}, "pad": "x".repeat(detail_bytes)});
+    PutEventsRequestEntry::builder()
+        .source("relay.test")
+        .detail_type("order.changed")
+        .event_bus_name("orders")
+        .detail(detail.to_string())
+        .build()
+}
+
+#[test]
+fn eventbridge_accepts_a_batch() {
+    let fake = FakeEventBridge::start();
+    let client = eventbridge(&fake);
+    let out = runtime()
+        .block_on(
+            client
+                .put_events()
+                .entries(eb_entry("a", 1))
+                .entries(eb_entry("b", 1))
+                .send(),
+        )
+        .expect("PutEvents");
+    assert_eq!(out.failed_entry_count(), 0);
+    assert_eq!(out.entries().len(), 2);
+    assert!(out.entries().iter().all(|e| e.event_id().is_some()));
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[0].detail_type, "order.changed");
+    assert_eq!(accepted[0].source, "relay.test");
+    assert_eq!(accepted[0].bus, "orders");
+    assert_eq!(accepted[1].detail["metadata"]["eid"], "b");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].operation, "AWSEvents.PutEvents");
+    assert_eq!(requests[0].entries.len(), 2);
+}
+
+#[test]
+fn eventbridge_partial_failure_is_parsed_per_entry() {
+    let fake = FakeEventBridge::start();
+    let client = eventbridge(&fake);
+    fake.script(vec![Fault::fail(
+        Select::keys(["b"]),
+        "ThrottlingException",
+    )]);
+    let out = runtime()
+        .block_on(
+            client
+                .put_events()
+                .entries(eb_entry("a", 1))
+                .entries(eb_entry("b", 1))
+                .entries(eb_entry("c", 1))
+                .send(),
+        )
+        .expect("PutEvents");
+    assert_eq!(out.failed_entry_count(), 1);
+    let codes: Vec<Option<&str>> = out.entries().iter().map(|e| e.error_code()).collect();
+    assert_eq!(codes, [None, Some("ThrottlingException"), None]);
+    assert!(out.entries()[1].error_message().is_some());
+    let eids: Vec<_> = fake
+        .accepted()
+        .iter()
+        .map(|e| e.detail["metadata"]["eid"].clone())
+        .collect();
+    assert_eq!(eids, [json!("a"), json!("c")]);
+
+    // The service's own per-entry checks: a malformed detail.
+    let bad = PutEventsRequestEntry::builder()
+        .source("relay.test")
+        .detail_type("t")
+        .detail("not json")
+        .build();
+    let out = runtime()
+        .block_on(client.put_events().entries(bad).send())
+        .expect("PutEvents");
+    assert_eq!(out.entries()[0].error_code(), Some("MalformedDetail"));
+}
+
+#[test]
+fn eventbridge_whole_request_errors_carry_their_code() {
+    let fake = FakeEventBridge::start();
+    let client = eventbridge(&fake);
+    let rt = runtime();
+    for (status, code) in [
+        (400, "ThrottlingException"),
+        (500, "InternalFailure"),
+        (503, "ServiceUnavailable"),
+    ] {
+        fake.script(vec![Fault::error(status, code)]);
+        let err = rt
+            .block_on(client.put_events().entries(eb_entry("a", 1)).send())
+            .expect_err("an injected error");
+        let service = err.into_service_error();
+        assert_eq!(
+            aws_sdk_eventbridge::error::ProvideErrorMetadata::code(&service),
+            Some(code)
+        );
+    }
+    assert!(fake.accepted().is_empty());
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 500, 503]);
+}
+
+#[test]
+fn eventbridge_enforces_the_size_and_count_limits() {
+    let fake = FakeEventBridge::start();
+    let client = eventbridge(&fake);
+    let rt = runtime();
+    use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+    // Two entries of ~130 KiB each: each fits, together they do not.
+    let err = rt
+        .block_on(
+            client
+                .put_events()
+                .entries(eb_entry("a", 130 * 1024))
+                .entries(eb_entry("b", 130 * 1024))
+                .send(),
+        )
+        .expect_err("over 256 KiB");
+    let err = err.into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert_eq!(
+        err.message(),
+        Some("Total size of the entries in the request is over the limit.")
+    );
+    let mut request = client.put_events();
+    for i in 0..11 {
+        request = request.entries(eb_entry(&i.to_string(), 1));
+    }
+    let err = rt.block_on(request.send()).expect_err("11 entries");
+    assert_eq!(err.into_service_error().code(), Some("ValidationException"));
+    assert!(fake.accepted().is_empty());
+    // The limit is the documented formula, not the request's bytes.
+    let one = EventBridgeEntry {
+        detail_type: "order.changed".into(),
+        source: "relay.test".into(),
+        bus: "orders".into(),
+        detail: json!({}),
+        detail_raw: Some("{}".into()),
+        resources: vec!["arn:r".into()],
+        time: Some(1.0),
+        trace_header: None,
+        event_id: None,
+    };
+    assert_eq!(one.size(), 14 + 10 + 13 + 2 + 5);
+    fake.max_request_bytes(1024 * 1024);
+    rt.block_on(
+        client
+            .put_events()
+            .entries(eb_entry("a", 130 * 1024))
+            .entries(eb_entry("b", 130 * 1024))
+            .send(),
+    )
+    .expect("within 1 MiB");
+    assert_eq!(fake.accepted().len(), 2);
+}
+
+#[test]
+fn eventbridge_hangs_disconnects_and_goes_down() {
+    let fake = FakeEventBridge::start();
+    let client = eventbridge(&fake);
+    let rt = runtime();
+    let send = || {
+        rt.block_on(client.put_events().entries(eb_entry("a", 1)).send())
+            .map_err(|e| e.to_string())
+    };
+    // Hang: processed (accepted) but the client times out.
+    fake.script(vec![Fault::Hang(Duration::from_secs(3))]);
+    assert!(send().is_err());
+    assert_eq!(fake.accepted().len(), 1);
+    // Accepted, then the connection closes unanswered.
+    fake.script(vec![Fault::AcceptThenDisconnect]);
+    assert!(send().is_err());
+    assert_eq!(fake.accepted().len(), 2);
+    // Closed unanswered, nothing accepted.
+    fake.script(vec![Fault::Disconnect]);
+    assert!(send().is_err());
+    assert_eq!(fake.accepted().len(), 2);
+    // Down, then up again.
+    fake.refuse_connections();
+    assert!(send().is_err());
+    fake.accept_connections();
+    send().expect("up again");
+    assert!(fake.wait_accepted(3, Duration::from_secs(1)));
+}
+
+#[test]
+fn moto_eventbridge_routes_events_into_a_queue() {
+    let moto = relay_testkit::Moto::start();
+    let eb = relay_testkit::MotoEventBridge::new(&moto);
+    eb.create_bus("orders");
+    let queue = eb.route_to_queue("orders", "relay.test", "orders-events");
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, moto.endpoint()));
+    let other = PutEventsRequestEntry::builder()
+        .source("someone.else")
+        .detail_type("x")
+        .event_bus_name("orders")
+        .detail("{}")
+        .build();
+    let out = runtime()
+        .block_on(
+            client
+                .put_events()
+                .entries(eb_entry("a", 1))
+                .entries(other)
+                .entries(eb_entry("b", 1))
+                .send(),
+        )
+        .expect("PutEvents to moto");
+    assert_eq!(out.failed_entry_count(), 0);
+    let delivered = eb.delivered(&queue);
+    let eids: Vec<_> = delivered
+        .iter()
+        .map(|e| e["detail"]["metadata"]["eid"].clone())
+        .collect();
+    assert_eq!(eids, [json!("a"), json!("b")], "{delivered:?}");
+    assert_eq!(delivered[0]["detail-type"], "order.changed");
+    assert_eq!(delivered[0]["source"], "relay.test");
+}
