@@ -13,6 +13,9 @@
 //! endpoint moto, as [`Moto::env`] gives a relay child) and a private
 //! current-thread runtime; every call blocks, and panics on an AWS error.
 
+use std::thread;
+use std::time::{Duration, Instant};
+
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::Value;
 
@@ -194,6 +197,133 @@ impl MotoEventBridge {
                     panic!("MotoEventBridge: a delivered message is not JSON ({e}): {body}")
                 })
             })
+            .collect()
+    }
+}
+
+/// Kinesis Data Streams on moto.
+pub struct MotoKinesis {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_kinesis::Client,
+}
+
+impl std::fmt::Debug for MotoKinesis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotoKinesis").finish_non_exhaustive()
+    }
+}
+
+impl MotoKinesis {
+    /// A client for `moto`.
+    pub fn new(moto: &Moto) -> MotoKinesis {
+        MotoKinesis {
+            runtime: runtime("MotoKinesis"),
+            client: aws_sdk_kinesis::Client::from_conf(moto_config!(aws_sdk_kinesis, moto)),
+        }
+    }
+
+    /// The Kinesis client, for calls the helpers do not cover.
+    pub fn client(&self) -> &aws_sdk_kinesis::Client {
+        &self.client
+    }
+
+    /// Runs a future on the helper's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Creates a provisioned stream of `shards` shards and waits (up to
+    /// 10 s) until it is ACTIVE; returns its ARN.
+    pub fn create_stream(&self, name: &str, shards: i32) -> String {
+        self.block_on(
+            self.client
+                .create_stream()
+                .stream_name(name)
+                .shard_count(shards)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("MotoKinesis: create stream {name}: {e:?}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self
+                .block_on(
+                    self.client
+                        .describe_stream_summary()
+                        .stream_name(name)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("MotoKinesis: describe stream {name}: {e:?}"));
+            let summary = out
+                .stream_description_summary()
+                .unwrap_or_else(|| panic!("MotoKinesis: stream {name} has no summary"));
+            if summary.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active {
+                return summary.stream_arn().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "MotoKinesis: stream {name} not ACTIVE within 10 s"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The shard ids of a stream, in order.
+    pub fn shards(&self, stream: &str) -> Vec<String> {
+        let out = self
+            .block_on(self.client.list_shards().stream_name(stream).send())
+            .unwrap_or_else(|e| panic!("MotoKinesis: list shards of {stream}: {e:?}"));
+        out.shards()
+            .iter()
+            .map(|s| s.shard_id().to_owned())
+            .collect()
+    }
+
+    /// Every record of one shard, oldest first, as `(partition key, data)`.
+    pub fn shard_records(&self, stream: &str, shard_id: &str) -> Vec<(String, Vec<u8>)> {
+        let mut iterator = self
+            .block_on(
+                self.client
+                    .get_shard_iterator()
+                    .stream_name(stream)
+                    .shard_id(shard_id)
+                    .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("MotoKinesis: shard iterator of {shard_id}: {e:?}"))
+            .shard_iterator
+            .clone();
+        let mut all = Vec::new();
+        while let Some(it) = iterator {
+            let out = self
+                .block_on(
+                    self.client
+                        .get_records()
+                        .shard_iterator(it)
+                        .limit(1000)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("MotoKinesis: get records of {shard_id}: {e:?}"));
+            let records = out.records();
+            if records.is_empty() {
+                break;
+            }
+            all.extend(records.iter().map(|r| {
+                (
+                    r.partition_key().unwrap_or_default().to_owned(),
+                    r.data().as_ref().to_vec(),
+                )
+            }));
+            iterator = out.next_shard_iterator().map(str::to_owned);
+        }
+        all
+    }
+
+    /// Every record of the stream as `(partition key, data)`: shard by shard
+    /// (in shard order), each shard oldest first.
+    pub fn records(&self, stream: &str) -> Vec<(String, Vec<u8>)> {
+        self.shards(stream)
+            .iter()
+            .flat_map(|shard| self.shard_records(stream, shard))
             .collect()
     }
 }

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use relay_testkit::sinks::{EventBridgeEntry, Fault, Select};
-use relay_testkit::FakeEventBridge;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use relay_testkit::sinks::{EntryFailure, EventBridgeEntry, Fault, Select};
+use relay_testkit::{FakeEventBridge, FakeKinesis};
 use serde_json::json;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -260,4 +262,198 @@ fn moto_eventbridge_routes_events_into_a_queue() {
     assert_eq!(eids, [json!("a"), json!("b")], "{delivered:?}");
     assert_eq!(delivered[0]["detail-type"], "order.changed");
     assert_eq!(delivered[0]["source"], "relay.test");
+}
+
+fn kinesis(url: String) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::from_conf(sdk_config!(aws_sdk_kinesis, url))
+}
+
+fn record(key: &str, data: &[u8]) -> PutRecordsRequestEntry {
+    PutRecordsRequestEntry::builder()
+        .partition_key(key)
+        .data(Blob::new(data))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn kinesis_accepts_records_into_shards() {
+    let fake = FakeKinesis::with_shards(2);
+    let client = kinesis(fake.url());
+    let mut request = client.put_records().stream_name("orders");
+    for i in 0..20 {
+        request = request.records(record(
+            &format!("key-{i}"),
+            format!("{{\"n\":{i}}}").as_bytes(),
+        ));
+    }
+    let out = runtime().block_on(request.send()).expect("PutRecords");
+    assert_eq!(out.failed_record_count(), Some(0));
+    assert_eq!(out.records().len(), 20);
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 20);
+    assert_eq!(accepted[3].partition_key, "key-3");
+    assert_eq!(accepted[3].json(), Some(json!({"n": 3})));
+    assert_eq!(accepted[3].stream, "orders");
+    // Both shards used, the same key always on the same shard.
+    let shards: std::collections::HashSet<_> =
+        accepted.iter().filter_map(|r| r.shard_id.clone()).collect();
+    assert_eq!(shards.len(), 2);
+    for (answer, record) in out.records().iter().zip(&accepted) {
+        assert_eq!(answer.shard_id(), record.shard_id.as_deref());
+        assert_eq!(answer.sequence_number(), record.sequence_number.as_deref());
+    }
+    assert_eq!(fake.requests()[0].operation, "Kinesis_20131202.PutRecords");
+}
+
+#[test]
+fn kinesis_partial_failure_is_parsed_per_record() {
+    let fake = FakeKinesis::start();
+    let client = kinesis(fake.url());
+    fake.fail_entries(vec![
+        EntryFailure::new(
+            Select::keys(["b"]),
+            "ProvisionedThroughputExceededException",
+        ),
+        EntryFailure::new(Select::Positions([2].into()), "InternalFailure"),
+    ]);
+    let out = runtime()
+        .block_on(
+            client
+                .put_records()
+                .stream_name("orders")
+                .records(record("a", b"1"))
+                .records(record("b", b"2"))
+                .records(record("c", b"3"))
+                .records(record("d", b"4"))
+                .send(),
+        )
+        .expect("PutRecords");
+    assert_eq!(out.failed_record_count(), Some(2));
+    let codes: Vec<_> = out.records().iter().map(|r| r.error_code()).collect();
+    assert_eq!(
+        codes,
+        [
+            None,
+            Some("ProvisionedThroughputExceededException"),
+            Some("InternalFailure"),
+            None
+        ]
+    );
+    assert_eq!(
+        fake.accepted_data(),
+        [
+            ("a".to_string(), b"1".to_vec()),
+            ("d".to_string(), b"4".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn kinesis_whole_request_throttling_carries_its_code() {
+    use aws_sdk_kinesis::error::ProvideErrorMetadata;
+    let fake = FakeKinesis::start();
+    let client = kinesis(fake.url());
+    fake.respond_error(400, "ProvisionedThroughputExceededException", Some(1));
+    let request = client
+        .put_records()
+        .stream_name("orders")
+        .records(record("a", b"1"));
+    let err = runtime()
+        .block_on(request.clone().send())
+        .expect_err("throttled")
+        .into_service_error();
+    assert!(
+        err.is_provisioned_throughput_exceeded_exception(),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), Some("ProvisionedThroughputExceededException"));
+    runtime().block_on(request.send()).expect("healthy again");
+    assert_eq!(fake.accepted().len(), 1);
+}
+
+#[test]
+fn kinesis_enforces_the_size_and_count_limits() {
+    use aws_sdk_kinesis::error::ProvideErrorMetadata;
+    let fake = FakeKinesis::start();
+    let client = kinesis(fake.url());
+    let rt = runtime();
+    // A record of 1 MiB of data plus its key is over the record limit.
+    let err = rt
+        .block_on(
+            client
+                .put_records()
+                .stream_name("orders")
+                .records(record("k", &vec![b'x'; 1 << 20]))
+                .send(),
+        )
+        .expect_err("over 1 MiB")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    // 11 records of ~1 MiB each: each fits, the request (10 MiB) does not.
+    let mut request = client.put_records().stream_name("orders");
+    for i in 0..11 {
+        request = request.records(record(&i.to_string(), &vec![b'x'; (1 << 20) - 10]));
+    }
+    let err = rt
+        .block_on(request.send())
+        .expect_err("over 10 MiB")
+        .into_service_error();
+    assert_eq!(err.code(), Some("InvalidArgumentException"));
+    assert_eq!(err.message(), Some("Records size exceeds 10 MB limit"));
+    // 501 records; a partition key of 257 characters.
+    let mut request = client.put_records().stream_name("orders");
+    for i in 0..501 {
+        request = request.records(record(&i.to_string(), b"x"));
+    }
+    let err = rt
+        .block_on(request.send())
+        .expect_err("501")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    let err = rt
+        .block_on(
+            client
+                .put_records()
+                .stream_name("orders")
+                .records(record(&"k".repeat(257), b"x"))
+                .send(),
+        )
+        .expect_err("long key")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(fake.accepted().is_empty());
+}
+
+#[test]
+fn moto_kinesis_reads_back_every_shard() {
+    let moto = relay_testkit::Moto::start();
+    let helper = relay_testkit::MotoKinesis::new(&moto);
+    let arn = helper.create_stream("orders", 2);
+    assert!(arn.ends_with("/orders"), "{arn}");
+    assert_eq!(helper.shards("orders").len(), 2);
+    let client = kinesis(moto.endpoint());
+    let mut request = client.put_records().stream_arn(&arn);
+    for i in 0..10 {
+        request = request.records(record(&format!("key-{}", i % 3), format!("{i}").as_bytes()));
+    }
+    let out = runtime()
+        .block_on(request.send())
+        .expect("PutRecords to moto");
+    assert_eq!(out.failed_record_count(), Some(0));
+    let records = helper.records("orders");
+    assert_eq!(records.len(), 10);
+    // Per key, in the order sent.
+    for key in ["key-0", "key-1", "key-2"] {
+        let data: Vec<_> = records
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, d)| String::from_utf8(d.clone()).unwrap())
+            .collect();
+        let expected: Vec<_> = (0..10)
+            .filter(|i| format!("key-{}", i % 3) == key)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(data, expected);
+    }
 }

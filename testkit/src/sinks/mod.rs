@@ -40,6 +40,7 @@
 //! Signatures are not checked.
 
 mod eventbridge;
+mod kinesis;
 mod server;
 
 use std::collections::{HashSet, VecDeque};
@@ -47,6 +48,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use eventbridge::{EventBridgeEntry, FakeEventBridge};
+pub use kinesis::{FakeKinesis, KinesisRecord};
 
 use crate::nakadi::Request;
 use server::{Reply, Response, Server};

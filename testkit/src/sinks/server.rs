@@ -213,7 +213,16 @@ fn serve(stream: &TcpStream, handler: &Handler) -> io::Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let reply = handler(&request);
+        // A fake's bug answers 500 rather than leaving the client waiting.
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request)))
+            .unwrap_or_else(|_| Reply {
+                response: Some(Response::new(
+                    500,
+                    "text/plain",
+                    b"the fake panicked: see the test's output".to_vec(),
+                )),
+                hang: None,
+            });
         if let Some(delay) = reply.hang {
             thread::sleep(delay);
         }
