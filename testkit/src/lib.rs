@@ -33,11 +33,11 @@ mod serve;
 
 pub use aws_proxy::{AwsProxy, ProxyFault};
 pub use moto::Moto;
-pub use moto_sinks::{MotoEventBridge, MotoKinesis};
+pub use moto_sinks::{MotoEventBridge, MotoKinesis, MotoSns};
 pub use nakadi::{FakeNakadi, Fault, RequestLog};
 pub use rng::Rng;
 pub use runtime_api::{InvocationError, RuntimeApi};
 pub use s3::MotoS3;
 pub use serve::{serve_each_request, wait_until};
-pub use sinks::{FakeEventBridge, FakeKinesis};
+pub use sinks::{FakeEventBridge, FakeKinesis, FakeSns};
 pub use workspace::{fixture, guest, workspace};

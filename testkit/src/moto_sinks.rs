@@ -54,11 +54,15 @@ impl Queues {
         }
     }
 
-    /// Creates a queue (FIFO if the name ends with `.fifo`); `(url, arn)`.
+    /// Creates a queue (FIFO if the name ends with `.fifo`, with
+    /// content-based deduplication: moto hands SNS messages without a
+    /// deduplication id to SQS without one); `(url, arn)`.
     fn create(&self, rt: &tokio::runtime::Runtime, name: &str) -> (String, String) {
         let mut request = self.client.create_queue().queue_name(name);
         if name.ends_with(".fifo") {
-            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+            request = request
+                .attributes(QueueAttributeName::FifoQueue, "true")
+                .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
         }
         let url = rt
             .block_on(request.send())
@@ -324,6 +328,98 @@ impl MotoKinesis {
         self.shards(stream)
             .iter()
             .flat_map(|shard| self.shard_records(stream, shard))
+            .collect()
+    }
+}
+
+/// SNS on moto, with SQS queues subscribed.
+pub struct MotoSns {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_sns::Client,
+    queues: Queues,
+}
+
+impl std::fmt::Debug for MotoSns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotoSns").finish_non_exhaustive()
+    }
+}
+
+impl MotoSns {
+    /// Clients for `moto`.
+    pub fn new(moto: &Moto) -> MotoSns {
+        MotoSns {
+            runtime: runtime("MotoSns"),
+            client: aws_sdk_sns::Client::from_conf(moto_config!(aws_sdk_sns, moto)),
+            queues: Queues::new(moto),
+        }
+    }
+
+    /// The SNS client, for calls the helpers do not cover.
+    pub fn client(&self) -> &aws_sdk_sns::Client {
+        &self.client
+    }
+
+    /// Runs a future on the helper's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Creates a topic (a FIFO topic, without content-based deduplication,
+    /// if the name ends with `.fifo`); returns its ARN.
+    pub fn create_topic(&self, name: &str) -> String {
+        self.create_topic_with(name, &[])
+    }
+
+    /// Creates a topic with these attributes (e.g.
+    /// `("ContentBasedDeduplication", "true")`); `FifoTopic=true` is added
+    /// for a name ending with `.fifo`. Returns its ARN.
+    pub fn create_topic_with(&self, name: &str, attributes: &[(&str, &str)]) -> String {
+        let mut request = self.client.create_topic().name(name);
+        if name.ends_with(".fifo") {
+            request = request.attributes("FifoTopic", "true");
+        }
+        for (key, value) in attributes {
+            request = request.attributes(*key, *value);
+        }
+        self.block_on(request.send())
+            .unwrap_or_else(|e| panic!("MotoSns: create topic {name}: {e:?}"))
+            .topic_arn()
+            .unwrap_or_else(|| panic!("MotoSns: create topic {name}: no ARN"))
+            .to_owned()
+    }
+
+    /// Creates the queue `queue` (name it `*.fifo` for a FIFO topic) and
+    /// subscribes it to `topic_arn` with `RawMessageDelivery=true`, so each
+    /// message's body is the published message and its attributes are the
+    /// SQS message's attributes. Returns the queue's URL.
+    pub fn subscribe_queue(&self, topic_arn: &str, queue: &str) -> String {
+        let (url, arn) = self.queues.create(&self.runtime, queue);
+        self.block_on(
+            self.client
+                .subscribe()
+                .topic_arn(topic_arn)
+                .protocol("sqs")
+                .endpoint(arn)
+                .attributes("RawMessageDelivery", "true")
+                .return_subscription_arn(true)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("MotoSns: subscribe {queue} to {topic_arn}: {e:?}"));
+        url
+    }
+
+    /// The messages delivered to a subscribed queue, received and hidden
+    /// (each is read once), with their attributes and (FIFO) group ids.
+    pub fn messages(&self, queue_url: &str) -> Vec<Message> {
+        self.queues.receive(&self.runtime, queue_url)
+    }
+
+    /// The bodies of [`messages`](Self::messages).
+    pub fn bodies(&self, queue_url: &str) -> Vec<String> {
+        self.messages(queue_url)
+            .into_iter()
+            .map(|m| m.body.unwrap_or_default())
             .collect()
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use relay_testkit::sinks::{EntryFailure, EventBridgeEntry, Fault, Select};
-use relay_testkit::{FakeEventBridge, FakeKinesis};
+use relay_testkit::{FakeEventBridge, FakeKinesis, FakeSns};
 use serde_json::json;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -456,4 +457,248 @@ fn moto_kinesis_reads_back_every_shard() {
             .collect();
         assert_eq!(data, expected);
     }
+}
+
+fn sns(url: String) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, url))
+}
+
+fn sns_entry(id: &str, message: &str, group: Option<&str>) -> PublishBatchRequestEntry {
+    PublishBatchRequestEntry::builder()
+        .id(id)
+        .message(message)
+        .set_message_group_id(group.map(str::to_owned))
+        .message_attributes(
+            "event_type",
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("order.changed")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+const FIFO_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders.fifo";
+
+#[test]
+fn sns_accepts_a_batch_on_standard_and_fifo_topics() {
+    let fake = FakeSns::start();
+    let client = sns(fake.url());
+    let rt = runtime();
+    let out = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(TOPIC)
+                .publish_batch_request_entries(sns_entry("0", r#"{"n":0}"#, None))
+                .publish_batch_request_entries(sns_entry("1", "a & <b>", None))
+                .send(),
+        )
+        .expect("PublishBatch");
+    assert_eq!(out.successful().len(), 2);
+    assert!(out.failed().is_empty());
+    let accepted = fake.accepted();
+    assert_eq!(accepted[0].json(), Some(json!({"n": 0})));
+    assert_eq!(accepted[1].message, "a & <b>");
+    assert_eq!(
+        accepted[1].attributes["event_type"].string_value.as_deref(),
+        Some("order.changed")
+    );
+    assert_eq!(
+        out.successful()[0].message_id(),
+        accepted[0].message_id.as_deref()
+    );
+
+    // FIFO: a group id is required for the whole request, a dedup id per
+    // entry; a dedup id seen before is answered but not delivered again.
+    let err = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(FIFO_TOPIC)
+                .publish_batch_request_entries(sns_entry("0", "x", None))
+                .send(),
+        )
+        .expect_err("no group id")
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_sns::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidParameter")
+    );
+    let mut with_dedup = sns_entry("a", "x", Some("g1"));
+    with_dedup.message_deduplication_id = Some("d1".into());
+    let out = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(FIFO_TOPIC)
+                .publish_batch_request_entries(with_dedup.clone())
+                .publish_batch_request_entries(sns_entry("b", "y", Some("g1")))
+                .send(),
+        )
+        .expect("PublishBatch FIFO");
+    assert_eq!(out.successful().len(), 1);
+    assert!(out.successful()[0].sequence_number().is_some());
+    assert_eq!(out.failed()[0].id(), "b");
+    assert_eq!(out.failed()[0].code(), "InvalidParameter");
+    assert!(out.failed()[0].sender_fault());
+    let again = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(FIFO_TOPIC)
+                .publish_batch_request_entries(with_dedup)
+                .send(),
+        )
+        .expect("a duplicate");
+    assert_eq!(
+        again.successful()[0].message_id(),
+        out.successful()[0].message_id()
+    );
+    let fifo: Vec<_> = fake
+        .accepted()
+        .into_iter()
+        .filter(|m| m.topic_arn == FIFO_TOPIC)
+        .collect();
+    assert_eq!(fifo.len(), 1);
+    assert_eq!(fifo[0].group_id.as_deref(), Some("g1"));
+    assert_eq!(fifo[0].dedup_id.as_deref(), Some("d1"));
+}
+
+#[test]
+fn sns_partial_failure_and_errors_are_parsed() {
+    use aws_sdk_sns::error::ProvideErrorMetadata;
+    let fake = FakeSns::start();
+    let client = sns(fake.url());
+    let rt = runtime();
+    fake.script(vec![
+        Fault::fail(Select::keys(["1"]), "InternalError"),
+        Fault::error(400, "Throttling"),
+    ]);
+    let request = client
+        .publish_batch()
+        .topic_arn(TOPIC)
+        .publish_batch_request_entries(sns_entry("0", "a", None))
+        .publish_batch_request_entries(sns_entry("1", "b", None))
+        .publish_batch_request_entries(sns_entry("2", "c", None));
+    let out = rt.block_on(request.clone().send()).expect("PublishBatch");
+    let ok: Vec<_> = out
+        .successful()
+        .iter()
+        .map(|s| s.id().unwrap_or_default())
+        .collect();
+    assert_eq!(ok, ["0", "2"]);
+    assert_eq!(out.failed()[0].id(), "1");
+    assert_eq!(out.failed()[0].code(), "InternalError");
+    assert!(!out.failed()[0].sender_fault());
+    let err = rt
+        .block_on(request.send())
+        .expect_err("throttled")
+        .into_service_error();
+    assert_eq!(err.code(), Some("Throttling"));
+    let messages: Vec<_> = fake.accepted().into_iter().map(|m| m.message).collect();
+    assert_eq!(messages, ["a", "c"]);
+}
+
+#[test]
+fn sns_enforces_the_batch_limits() {
+    use aws_sdk_sns::error::ProvideErrorMetadata;
+    let fake = FakeSns::start();
+    let client = sns(fake.url());
+    let rt = runtime();
+    let big = "x".repeat(130 * 1024);
+    let err = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(TOPIC)
+                .publish_batch_request_entries(sns_entry("0", &big, None))
+                .publish_batch_request_entries(sns_entry("1", &big, None))
+                .send(),
+        )
+        .expect_err("over 256 KiB")
+        .into_service_error();
+    assert!(err.is_batch_request_too_long_exception(), "{err:?}");
+    let mut request = client.publish_batch().topic_arn(TOPIC);
+    for i in 0..11 {
+        request = request.publish_batch_request_entries(sns_entry(&i.to_string(), "m", None));
+    }
+    let err = rt
+        .block_on(request.send())
+        .expect_err("11")
+        .into_service_error();
+    assert!(
+        err.is_too_many_entries_in_batch_request_exception(),
+        "{err:?}"
+    );
+    let err = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(TOPIC)
+                .publish_batch_request_entries(sns_entry("0", "a", None))
+                .publish_batch_request_entries(sns_entry("0", "b", None))
+                .send(),
+        )
+        .expect_err("same ids")
+        .into_service_error();
+    assert_eq!(err.code(), Some("BatchEntryIdsNotDistinct"));
+    assert!(fake.accepted().is_empty());
+}
+
+#[test]
+fn moto_sns_delivers_to_subscribed_queues() {
+    let moto = relay_testkit::Moto::start();
+    let helper = relay_testkit::MotoSns::new(&moto);
+    let client = sns(moto.endpoint());
+    let rt = runtime();
+    let topic = helper.create_topic("orders");
+    let queue = helper.subscribe_queue(&topic, "orders-sub");
+    let out = rt
+        .block_on(
+            client
+                .publish_batch()
+                .topic_arn(&topic)
+                .publish_batch_request_entries(sns_entry("0", "a", None))
+                .publish_batch_request_entries(sns_entry("1", "b", None))
+                .send(),
+        )
+        .expect("PublishBatch to moto");
+    assert_eq!(out.successful().len(), 2);
+    let messages = helper.messages(&queue);
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| m.body().unwrap_or_default())
+        .collect();
+    assert_eq!(bodies, ["a", "b"]);
+    let attribute = messages[0]
+        .message_attributes()
+        .and_then(|a| a.get("event_type"))
+        .and_then(|v| v.string_value());
+    assert_eq!(attribute, Some("order.changed"));
+
+    let fifo = helper.create_topic_with("orders.fifo", &[("ContentBasedDeduplication", "true")]);
+    let queue = helper.subscribe_queue(&fifo, "orders-sub.fifo");
+    rt.block_on(
+        client
+            .publish_batch()
+            .topic_arn(&fifo)
+            .publish_batch_request_entries(sns_entry("0", "c", Some("g")))
+            .publish_batch_request_entries(sns_entry("1", "d", Some("g")))
+            .send(),
+    )
+    .expect("PublishBatch to a FIFO topic");
+    let messages = helper.messages(&queue);
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| m.body().unwrap_or_default())
+        .collect();
+    assert_eq!(bodies, ["c", "d"]);
+    let group = messages[0]
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+    assert_eq!(group.map(String::as_str), Some("g"));
 }

@@ -42,6 +42,7 @@
 mod eventbridge;
 mod kinesis;
 mod server;
+mod sns;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -49,6 +50,7 @@ use std::time::Duration;
 
 pub use eventbridge::{EventBridgeEntry, FakeEventBridge};
 pub use kinesis::{FakeKinesis, KinesisRecord};
+pub use sns::{FakeSns, SnsAttribute, SnsMessage};
 
 use crate::nakadi::Request;
 use server::{Reply, Response, Server};
