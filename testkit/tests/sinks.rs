@@ -8,8 +8,8 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use relay_testkit::sinks::{EntryFailure, EventBridgeEntry, Fault, Select};
-use relay_testkit::{FakeEventBridge, FakeKinesis, FakeSns};
-use serde_json::json;
+use relay_testkit::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
+use serde_json::{json, Value};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -701,4 +701,90 @@ fn moto_sns_delivers_to_subscribed_queues() {
         .attributes()
         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
     assert_eq!(group.map(String::as_str), Some("g"));
+}
+
+/// POSTs `body` to the fake; the status and `Location`.
+fn post(fake: &FakeCloudEvents, headers: &[(&str, &str)], body: &Value) -> (u16, Option<String>) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(format!("{}/events", fake.url()))
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    runtime().block_on(async {
+        let response = request.send().await.expect("an answer");
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    })
+}
+
+fn cloud_event(id: &str) -> Value {
+    json!({"specversion": "1.0", "id": id, "source": "/relay", "type": "order.changed", "data": {"n": 1}})
+}
+
+const BATCH: (&str, &str) = ("Content-Type", "application/cloudevents-batch+json");
+
+#[test]
+fn cloudevents_accepts_valid_batches_only() {
+    let fake = FakeCloudEvents::start();
+    fake.expect_token(Some("secret"));
+    let auth = ("Authorization", "Bearer secret");
+    let batch = json!([cloud_event("a"), cloud_event("b")]);
+    assert_eq!(
+        post(&fake, &[BATCH, auth, ("X-Team", "orders")], &batch).0,
+        200
+    );
+    let ids: Vec<_> = fake.accepted().iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(ids, [json!("a"), json!("b")]);
+    let log = &fake.requests()[0];
+    assert_eq!(log.header("x-team"), Some("orders"));
+    assert_eq!(log.header("authorization"), Some("Bearer secret"));
+    assert_eq!(log.operation, "POST /events");
+    // No token, the wrong media type, an invalid event.
+    assert_eq!(post(&fake, &[BATCH], &batch).0, 401);
+    assert_eq!(
+        post(&fake, &[("Content-Type", "application/json"), auth], &batch).0,
+        415
+    );
+    let mut bad = cloud_event("c");
+    bad["specversion"] = json!("0.3");
+    assert_eq!(
+        post(&fake, &[BATCH, auth], &json!([cloud_event("d"), bad])).0,
+        400
+    );
+    let mut no_type = cloud_event("e");
+    no_type.as_object_mut().unwrap().remove("type");
+    assert_eq!(post(&fake, &[BATCH, auth], &json!([no_type])).0, 400);
+    assert_eq!(fake.accepted().len(), 2);
+}
+
+#[test]
+fn cloudevents_faults_answer_any_status() {
+    let fake = FakeCloudEvents::start();
+    let batch = json!([cloud_event("a")]);
+    fake.script(vec![
+        Fault::Redirect {
+            status: 302,
+            location: "/login".into(),
+        },
+        Fault::error(429, "TooManyRequests"),
+        Fault::error(503, "ServiceUnavailable"),
+    ]);
+    assert_eq!(post(&fake, &[BATCH], &batch), (302, Some("/login".into())));
+    assert_eq!(post(&fake, &[BATCH], &batch).0, 429);
+    assert_eq!(post(&fake, &[BATCH], &batch).0, 503);
+    assert!(fake.accepted().is_empty());
+    fake.success_status(202);
+    assert_eq!(post(&fake, &[BATCH], &batch).0, 202);
+    assert!(fake.wait_accepted(1, Duration::from_secs(1)));
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [302, 429, 503, 202]);
 }

@@ -23,7 +23,7 @@
 //! 6. per entry (a partial failure, HTTP 200): no `Source`, `DetailType` or
 //!    `Detail` → `InvalidArgument`; a `Detail` that is no JSON object →
 //!    `MalformedDetail` "Detail is malformed.";
-//! 7. per entry: injected failures ([`EntryFailure`](super::EntryFailure));
+//! 7. per entry: injected failures ([`EntryFailure`]);
 //! 8. the rest are accepted with an `EventId`; the answer is
 //!    `{"FailedEntryCount": n, "Entries": [...]}`, one result per request
 //!    entry in order, `EventId` or `ErrorCode` + `ErrorMessage`.

@@ -39,15 +39,17 @@
 //!
 //! Signatures are not checked.
 
-mod eventbridge;
-mod kinesis;
+pub mod cloudevents;
+pub mod eventbridge;
+pub mod kinesis;
 mod server;
-mod sns;
+pub mod sns;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use cloudevents::{FakeCloudEvents, BATCH_CONTENT_TYPE};
 pub use eventbridge::{EventBridgeEntry, FakeEventBridge};
 pub use kinesis::{FakeKinesis, KinesisRecord};
 pub use sns::{FakeSns, SnsAttribute, SnsMessage};
