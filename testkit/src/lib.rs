@@ -11,6 +11,11 @@
 //!   binary runs as a Lambda function;
 //! - [`moto`]: [`Moto`], a moto server (in-memory AWS) with SQS helpers;
 //!   [`dynamodb`] and [`s3`] ([`MotoS3`]) add DynamoDB and S3 helpers;
+//! - [`sinks`]: fakes of the newer sinks' services, with faults and the
+//!   real limits: [`FakeEventBridge`], [`FakeKinesis`], [`FakeSns`] and
+//!   [`FakeCloudEvents`];
+//! - [`moto_sinks`]: [`MotoEventBridge`], [`MotoKinesis`] and [`MotoSns`] set
+//!   those services up on moto and read back what was delivered;
 //! - [`aws_proxy`]: [`AwsProxy`], a proxy in front of moto that makes AWS
 //!   calls fail or hang and enforces SQS's real size rules;
 //! - [`workspace`]: the workspace root, its fixtures, and the guest
@@ -21,9 +26,11 @@
 pub mod aws_proxy;
 pub mod dynamodb;
 pub mod moto;
+pub mod moto_sinks;
 pub mod nakadi;
 pub mod runtime_api;
 pub mod s3;
+pub mod sinks;
 pub mod workspace;
 
 mod rng;
@@ -31,9 +38,11 @@ mod serve;
 
 pub use aws_proxy::{AwsProxy, ProxyFault};
 pub use moto::Moto;
+pub use moto_sinks::{MotoEventBridge, MotoKinesis, MotoSns};
 pub use nakadi::{FakeNakadi, Fault, RequestLog};
 pub use rng::Rng;
 pub use runtime_api::{InvocationError, RuntimeApi};
 pub use s3::MotoS3;
 pub use serve::{serve_each_request, wait_until};
+pub use sinks::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
 pub use workspace::{fixture, guest, workspace};

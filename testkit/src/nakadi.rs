@@ -682,19 +682,20 @@ fn serve(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
     }
 }
 
-/// One HTTP/1.1 request as read from a connection.
-struct Request {
-    method: String,
+/// One HTTP/1.1 request as read from a connection (also read by the sink
+/// fakes, [`crate::sinks`]).
+pub(crate) struct Request {
+    pub(crate) method: String,
     /// The path, without the query.
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
     /// The client asked to close the connection after the answer.
-    close: bool,
+    pub(crate) close: bool,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -729,7 +730,10 @@ fn invalid(what: &str) -> io::Error {
 
 /// Reads the next request; `None` if the client closed the connection
 /// between requests. Framing errors are `InvalidData`.
-fn read_request(reader: &mut impl BufRead, writer: &mut impl Write) -> io::Result<Option<Request>> {
+pub(crate) fn read_request(
+    reader: &mut impl BufRead,
+    writer: &mut impl Write,
+) -> io::Result<Option<Request>> {
     let line = loop {
         match read_line(reader)? {
             None => return Ok(None),
@@ -841,7 +845,7 @@ fn write_answer(writer: &mut impl Write, answer: &Answer, close: bool) -> io::Re
     writer.flush()
 }
 
-fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         207 => "Multi-Status",
