@@ -42,6 +42,8 @@ pub struct StackOptions {
     pub max_message_bytes: Option<usize>,
     /// Talk to moto through an [`AwsProxy`] (to inject AWS faults).
     pub proxy: bool,
+    /// More environment for the relay processes (e.g. a sink's endpoint).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -58,6 +60,7 @@ impl Default for StackOptions {
             fifo: false,
             max_message_bytes: None,
             proxy: false,
+            env: Vec::new(),
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct Stack {
     pub bucket: Option<String>,
     /// The proxy in front of moto, when configured.
     pub proxy: Option<AwsProxy>,
+    /// More environment for the relay processes.
+    pub extra_env: Vec<(String, String)>,
     relay: Option<Child>,
 }
 
@@ -166,6 +171,7 @@ settings = {settings}
             registry,
             bucket,
             proxy,
+            extra_env: options.env,
             relay: None,
         };
         stack.start_relay();
@@ -208,6 +214,7 @@ settings = {settings}
         if let Some(proxy) = &self.proxy {
             env.extend(proxy.env());
         }
+        env.extend(self.extra_env.iter().cloned());
         env
     }
 
