@@ -14,12 +14,15 @@
 //!   retries, per-event outcomes, one in flight per key);
 //! - [`retry`]: the retry policy (exponential backoff, full jitter);
 //! - [`token`]: a bearer token file, re-read when it changes;
+//! - [`aws_errors`]: what a failed AWS call means for a request;
 //! - [`eid`]: an event's id (`metadata.eid`, else a digest of the body).
 //!
 //! A sink returns one [`Delivery`] per event: published (acknowledged by the
 //! bus, the only state that counts), or to be parked with the reason.
 
+pub mod aws_errors;
 pub mod eid;
+pub mod http;
 pub mod nakadi;
 pub mod retry;
 pub mod rounds;
