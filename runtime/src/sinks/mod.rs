@@ -22,6 +22,7 @@
 
 pub mod aws_errors;
 pub mod eid;
+pub mod eventbridge;
 pub mod http;
 pub mod nakadi;
 pub mod retry;
