@@ -24,6 +24,7 @@ pub mod aws_errors;
 pub mod eid;
 pub mod eventbridge;
 pub mod http;
+pub mod kinesis;
 pub mod nakadi;
 pub mod retry;
 pub mod rounds;

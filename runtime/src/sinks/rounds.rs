@@ -104,7 +104,8 @@ impl Rounds {
     /// into the caller's events) within `timeout`; `round` counts from 0 per
     /// request. `key(i)` is event `i`'s key, used with
     /// [`Rounds::one_per_key`]. Requests must come from [`cut`] so that, per
-    /// key, events appear in order.
+    /// key, events appear in order. Events already parked in `deliveries`
+    /// (refused before sending) hold back the later events of their key.
     pub async fn run<'k, S, F>(
         &self,
         requests: Vec<Vec<usize>>,
@@ -117,21 +118,29 @@ impl Rounds {
         S: FnMut(Vec<usize>, Duration, u32) -> F,
         F: Future<Output = BatchResult>,
     {
-        // Per key, why its first parked event was parked.
-        let mut parked_keys: HashMap<&'k str, String> = HashMap::new();
+        // Per key, its first parked event and why it was parked; events the
+        // sink parked before sending (over a limit) count too.
+        let mut parked_keys: HashMap<&'k str, (usize, String)> = HashMap::new();
+        if self.one_per_key {
+            for (i, delivery) in deliveries.iter().enumerate() {
+                if let (Some(k), Some(Delivery::Park { reason, .. })) = (key(i), delivery) {
+                    parked_keys.entry(k).or_insert_with(|| (i, reason.clone()));
+                }
+            }
+        }
         for request in requests {
             let request: Vec<usize> = if self.one_per_key {
                 request
                     .into_iter()
                     .filter(|&i| match key(i).and_then(|k| parked_keys.get(k)) {
-                        Some(reason) => {
+                        Some((first, reason)) if *first < i => {
                             deliveries[i] = Some(Delivery::Park {
                                 attempts: 0,
                                 reason: behind(reason),
                             });
                             false
                         }
-                        None => true,
+                        _ => true,
                     })
                     .collect()
             } else {
@@ -146,7 +155,10 @@ impl Rounds {
                 for &i in &request {
                     if let (Some(k), Some(Delivery::Park { reason, .. })) = (key(i), &deliveries[i])
                     {
-                        parked_keys.entry(k).or_insert_with(|| reason.clone());
+                        let first = parked_keys.entry(k).or_insert_with(|| (i, reason.clone()));
+                        if i < first.0 {
+                            *first = (i, reason.clone());
+                        }
                     }
                 }
             }
@@ -617,6 +629,38 @@ mod tests {
                 other => panic!("{later}: {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn one_per_key_parks_behind_an_event_parked_before_sending() {
+        // Event 1 (key "a") was parked by the sink (over a limit): event 0
+        // of "a" is earlier and still sent, event 2 of "a" is parked behind.
+        let keys = ["a", "a", "a"];
+        let script = Script::new(vec![]);
+        let rounds = Rounds::new(retry(3), Duration::from_secs(1), "the peer").one_per_key(true);
+        let mut deliveries = vec![
+            None,
+            Some(Delivery::Park {
+                attempts: 0,
+                reason: "too big".into(),
+            }),
+            None,
+        ];
+        rounds
+            .run(
+                vec![vec![0], vec![2]],
+                |i| Some(keys[i]),
+                far(),
+                &mut PublishStats::default(),
+                &mut deliveries,
+                |items, _, _| script.send(items),
+            )
+            .await;
+        assert_eq!(*script.sent.lock().unwrap(), vec![vec![0]]);
+        assert_eq!(deliveries[0], Some(Delivery::Published));
+        assert!(
+            matches!(&deliveries[2], Some(Delivery::Park { reason, .. }) if reason.contains("too big"))
+        );
     }
 
     #[tokio::test]
