@@ -28,6 +28,7 @@ pub mod kinesis;
 pub mod nakadi;
 pub mod retry;
 pub mod rounds;
+pub mod sns;
 pub mod token;
 
 use std::time::{Duration, Instant};
