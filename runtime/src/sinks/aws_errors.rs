@@ -47,7 +47,8 @@ const RETRIABLE_CODES: &[&str] = &[
     "KMSUnavailableException",
 ];
 
-/// Whether an AWS error code is worth another try (see [`RETRIABLE_CODES`]).
+/// Whether an AWS error code is worth another try: throttling, internal
+/// failures, unavailability, expired credentials, KMS throttling.
 pub fn retriable_code(code: &str) -> bool {
     RETRIABLE_CODES.contains(&code)
 }

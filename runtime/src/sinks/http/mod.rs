@@ -186,3 +186,195 @@ mod tests {
         assert_eq!(requests, vec![vec![0], vec![1], vec![3], vec![4]]);
     }
 }
+
+/// The sink against a local endpoint that answers from a script.
+#[cfg(test)]
+mod wire_tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::value::RawValue;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// One request as the endpoint saw it: head (lowercased) and body.
+    type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// Serves `answers` (status, extra header line) in turn, then 200.
+    async fn endpoint(answers: Vec<(u16, &'static str)>) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/ingest", listener.local_addr().unwrap());
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                let (head, body) = loop {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    data.extend_from_slice(&buf[..n]);
+                    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while data.len() < end + 4 + length {
+                            let n = socket.read(&mut buf).await.unwrap();
+                            data.extend_from_slice(&buf[..n]);
+                        }
+                        break (head, data[end + 4..end + 4 + length].to_vec());
+                    }
+                };
+                log.lock().unwrap().push((head, body));
+                let (status, header) = answers.next().unwrap_or((200, ""));
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n{header}\r\n"
+                );
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (url, seen)
+    }
+
+    fn config(url: &str, extra: &str) -> HttpConfig {
+        toml::from_str::<RawHttp>(&format!(
+            "url = \"{url}\"\nsource = \"/relay/orders\"\n{extra}"
+        ))
+        .unwrap()
+        .validate("sinks.web")
+        .unwrap()
+    }
+
+    fn retry() -> RetryConfig {
+        RetryConfig {
+            max_attempts: 3,
+            initial_backoff_ms: 1,
+            max_backoff_ms: 2,
+            deadline_margin_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_carry_headers_token_and_cloudevents() {
+        let (url, seen) = endpoint(vec![]).await;
+        let dir = std::env::temp_dir().join(format!("relay-http-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("token");
+        std::fs::write(&token, "tok-1\n").unwrap();
+        let config = config(
+            &url,
+            &format!(
+                "token_file = {:?}\nheaders = {{ \"X-Team\" = \"orders\" }}",
+                token.display().to_string()
+            ),
+        );
+        let sink = HttpSink::new("web", &config, retry()).unwrap();
+        let body = RawValue::from_string(r#"{"metadata":{"eid":"e-1"}}"#.into()).unwrap();
+        let events = [Outbound {
+            event_type: "order.changed",
+            body: &body,
+            key: Some("o-1"),
+        }];
+        let deliveries = sink
+            .publish(
+                &events,
+                Instant::now() + Duration::from_secs(10),
+                "f",
+                &mut PublishStats::default(),
+            )
+            .await;
+        assert_eq!(deliveries, vec![Delivery::Published]);
+        let seen = seen.lock().unwrap();
+        let (head, body) = &seen[0];
+        assert!(head.starts_with("post /ingest "), "{head}");
+        assert!(head.contains("content-type: application/cloudevents-batch+json"));
+        assert!(head.contains("x-team: orders"));
+        assert!(head.contains("authorization: bearer tok-1"));
+        let batch: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(batch[0]["id"], "e-1");
+        assert_eq!(batch[0]["type"], "order.changed");
+        assert_eq!(batch[0]["partitionkey"], "o-1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_401_reads_the_token_again() {
+        let (url, seen) = endpoint(vec![
+            (307, "location: http://127.0.0.1:9/elsewhere\r\n"),
+            (401, ""),
+        ])
+        .await;
+        let sink = HttpSink::new("web", &config(&url, ""), retry()).unwrap();
+        let body = RawValue::from_string(r#"{"a":1}"#.into()).unwrap();
+        let events = [Outbound {
+            event_type: "t",
+            body: &body,
+            key: None,
+        }];
+        let mut stats = PublishStats::default();
+        let deliveries = sink
+            .publish(
+                &events,
+                Instant::now() + Duration::from_secs(10),
+                "f",
+                &mut stats,
+            )
+            .await;
+        // 307 (retried, not followed), 401 (retried once), then 200.
+        assert_eq!(deliveries, vec![Delivery::Published]);
+        assert_eq!(stats.attempts, 3);
+        assert!(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(head, _)| head.starts_with("post /ingest ")));
+
+        let (url, _) = endpoint(vec![(401, ""), (401, "")]).await;
+        let sink = HttpSink::new("web", &config(&url, ""), retry()).unwrap();
+        let deliveries = sink
+            .publish(
+                &events,
+                Instant::now() + Duration::from_secs(10),
+                "f",
+                &mut stats,
+            )
+            .await;
+        match &deliveries[0] {
+            Delivery::Park {
+                reason,
+                attempts: 2,
+            } => {
+                assert!(reason.contains("sinks.web.token_file"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn final_answers_park_without_retries() {
+        let (url, seen) = endpoint(vec![(422, "")]).await;
+        let sink = HttpSink::new("web", &config(&url, ""), retry()).unwrap();
+        let body = RawValue::from_string(r#"{"a":1}"#.into()).unwrap();
+        let events = [Outbound {
+            event_type: "t",
+            body: &body,
+            key: None,
+        }];
+        let deliveries = sink
+            .publish(
+                &events,
+                Instant::now() + Duration::from_secs(10),
+                "f",
+                &mut PublishStats::default(),
+            )
+            .await;
+        assert!(
+            matches!(&deliveries[0], Delivery::Park { attempts: 1, reason } if reason.contains("422"))
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}
