@@ -38,19 +38,17 @@ pub struct EventBridgeSink {
 
 impl EventBridgeSink {
     /// A sink named `name` for `config`, its client built from `aws` with
-    /// the SDK's own retries off (the shared driver retries).
+    /// the SDK's own retries off (the shared driver retries; see
+    /// [`crate::aws`]).
     pub fn new(
         name: &str,
         config: &EventBridgeConfig,
         retry: RetryConfig,
-        aws: &aws_config::SdkConfig,
+        aws: &crate::aws::SdkConfig,
     ) -> Self {
-        let sdk = aws_sdk_eventbridge::config::Builder::from(aws)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
         EventBridgeSink {
             name: name.to_owned(),
-            client: aws_sdk_eventbridge::Client::from_conf(sdk),
+            client: crate::aws::eventbridge_client(aws),
             config: config.clone(),
             rounds: Rounds::new(retry, config.request_timeout, "EventBridge"),
         }
@@ -172,9 +170,7 @@ mod tests {
             .validate("sinks.eb")
             .unwrap();
         config.batch_max_bytes = batch_max_bytes;
-        let aws = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
+        let aws = crate::aws::offline_config();
         EventBridgeSink::new("eb", &config, RetryConfig::default(), &aws)
     }
 

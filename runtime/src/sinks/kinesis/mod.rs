@@ -47,19 +47,17 @@ pub struct KinesisSink {
 
 impl KinesisSink {
     /// A sink named `name` for `config`, its client built from `aws` with
-    /// the SDK's own retries off (the shared driver retries).
+    /// the SDK's own retries off (the shared driver retries; see
+    /// [`crate::aws`]).
     pub fn new(
         name: &str,
         config: &KinesisConfig,
         retry: RetryConfig,
-        aws: &aws_config::SdkConfig,
+        aws: &crate::aws::SdkConfig,
     ) -> Self {
-        let sdk = aws_sdk_kinesis::config::Builder::from(aws)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
         KinesisSink {
             name: name.to_owned(),
-            client: aws_sdk_kinesis::Client::from_conf(sdk),
+            client: crate::aws::kinesis_client(aws),
             config: config.clone(),
             rounds: Rounds::new(retry, config.request_timeout, "Kinesis").one_per_key(true),
         }
@@ -211,9 +209,7 @@ mod tests {
             .unwrap();
         config.max_record_bytes = max_record_bytes;
         config.batch_max_bytes = batch_max_bytes;
-        let aws = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
+        let aws = crate::aws::offline_config();
         KinesisSink::new("k", &config, RetryConfig::default(), &aws)
     }
 

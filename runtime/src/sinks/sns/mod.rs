@@ -50,19 +50,17 @@ pub struct SnsSink {
 
 impl SnsSink {
     /// A sink named `name` for `config`, its client built from `aws` with
-    /// the SDK's own retries off (the shared driver retries).
+    /// the SDK's own retries off (the shared driver retries; see
+    /// [`crate::aws`]).
     pub fn new(
         name: &str,
         config: &SnsConfig,
         retry: RetryConfig,
-        aws: &aws_config::SdkConfig,
+        aws: &crate::aws::SdkConfig,
     ) -> Self {
-        let sdk = aws_sdk_sns::config::Builder::from(aws)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
         SnsSink {
             name: name.to_owned(),
-            client: aws_sdk_sns::Client::from_conf(sdk),
+            client: crate::aws::sns_client(aws),
             config: config.clone(),
             rounds: Rounds::new(retry, config.request_timeout, "SNS").one_per_key(config.fifo),
         }
@@ -248,9 +246,7 @@ mod tests {
             .validate("sinks.s")
             .unwrap();
         config.batch_max_bytes = batch_max_bytes;
-        let aws = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build();
+        let aws = crate::aws::offline_config();
         SnsSink::new("s", &config, RetryConfig::default(), &aws)
     }
 
