@@ -63,3 +63,61 @@ fn s3_client(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+pub use aws_config::SdkConfig;
+
+// Sinks' clients are built from the shared configuration with the SDK's
+// own retries off: the sinks' retry driver (`sinks::rounds`) retries,
+// counts the attempts and bounds each call by the time left.
+
+/// The EventBridge client of an EventBridge sink (SDK retries off).
+pub fn eventbridge_client(shared: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::config::Builder::from(shared)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+/// The Kinesis client of a Kinesis sink (SDK retries off).
+pub fn kinesis_client(shared: &SdkConfig) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::config::Builder::from(shared)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// The SNS client of an SNS sink (SDK retries off).
+pub fn sns_client(shared: &SdkConfig) -> aws_sdk_sns::Client {
+    let config = aws_sdk_sns::config::Builder::from(shared)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sns::Client::from_conf(config)
+}
+
+/// A configuration for unit tests: no region, credentials or network call.
+#[cfg(test)]
+pub(crate) fn offline_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_clients_leave_retries_to_the_driver() {
+        let shared = offline_config();
+        let disabled = aws_config::retry::RetryConfig::disabled();
+        assert_eq!(
+            eventbridge_client(&shared).config().retry_config(),
+            Some(&disabled)
+        );
+        assert_eq!(
+            kinesis_client(&shared).config().retry_config(),
+            Some(&disabled)
+        );
+        assert_eq!(sns_client(&shared).config().retry_config(), Some(&disabled));
+    }
+}

@@ -15,7 +15,9 @@
 //!   (items with parked changes) → publish (per-item waves,
 //!   [`pipeline::order`]) → park → respond (the partial batch response);
 //! - [`sinks`]: where events are published, behind the [`sinks::Sink`]
-//!   trait: [`sinks::nakadi`];
+//!   trait: [`sinks::nakadi`], [`sinks::eventbridge`], [`sinks::kinesis`],
+//!   [`sinks::sns`], [`sinks::http`] (CloudEvents), all retried by
+//!   [`sinks::rounds`];
 //! - [`park`]: where what was not published waits, behind the
 //!   [`park::ParkingLot`] and [`park::Registry`] traits: SQS (oversized
 //!   messages claim-checked in S3) and the DynamoDB parked-items registry;

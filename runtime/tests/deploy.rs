@@ -108,7 +108,13 @@ fn template_grants_each_sink_one_action_on_its_own_resource() {
         let grant = format!("Action: {action}\n                Resource: !Ref {resource}");
         assert!(template.contains(&grant), "the template lacks {grant}");
     }
-    for wildcard in ["events:*", "kinesis:*", "sns:*", "Resource: \"*\"", "Resource: '*'"] {
+    for wildcard in [
+        "events:*",
+        "kinesis:*",
+        "sns:*",
+        "Resource: \"*\"",
+        "Resource: '*'",
+    ] {
         assert!(!template.contains(wildcard), "no {wildcard}");
     }
     assert_eq!(template.matches("kinesis:").count(), 1, "PutRecords only");

@@ -81,7 +81,7 @@ impl Target for FakeEventBridge {
     fn fail(&self, eid: &str) {
         let eid = eid.to_owned();
         self.fail_entries(vec![EntryFailure::new(
-            Select::when(move |e: &relay_testkit::EventBridgeEntry| {
+            Select::when(move |e: &relay_testkit::sinks::EventBridgeEntry| {
                 eid_of(&e.detail) == Some(&eid)
             }),
             "ThrottlingException",
@@ -90,7 +90,9 @@ impl Target for FakeEventBridge {
     fn fail_once(&self, eid: &str) {
         let eid = eid.to_owned();
         self.script(vec![relay_testkit::sinks::Fault::fail(
-            Select::when(move |e: &relay_testkit::EventBridgeEntry| eid_of(&e.detail) == Some(&eid)),
+            Select::when(move |e: &relay_testkit::sinks::EventBridgeEntry| {
+                eid_of(&e.detail) == Some(&eid)
+            }),
             "ThrottlingException",
         )]);
     }
@@ -138,7 +140,7 @@ impl Target for FakeKinesis {
     fn fail(&self, eid: &str) {
         let eid = eid.to_owned();
         self.fail_entries(vec![EntryFailure::new(
-            Select::when(move |r: &relay_testkit::KinesisRecord| {
+            Select::when(move |r: &relay_testkit::sinks::KinesisRecord| {
                 r.json().as_ref().and_then(|b| eid_of(b).map(str::to_owned)) == Some(eid.clone())
             }),
             "ProvisionedThroughputExceededException",
@@ -147,7 +149,9 @@ impl Target for FakeKinesis {
     fn fail_once(&self, eid: &str) {
         let eid = eid.to_owned();
         self.script(vec![relay_testkit::sinks::Fault::fail(
-            Select::when(move |e: &relay_testkit::KinesisRecord| e.json().as_ref().and_then(|b| eid_of(b).map(str::to_owned)) == Some(eid.clone())),
+            Select::when(move |e: &relay_testkit::sinks::KinesisRecord| {
+                e.json().as_ref().and_then(|b| eid_of(b).map(str::to_owned)) == Some(eid.clone())
+            }),
             "InternalFailure",
         )]);
     }
@@ -201,7 +205,7 @@ impl Target for FakeSns {
     fn fail(&self, eid: &str) {
         let eid = eid.to_owned();
         self.fail_entries(vec![EntryFailure::new(
-            Select::when(move |m: &relay_testkit::SnsMessage| {
+            Select::when(move |m: &relay_testkit::sinks::SnsMessage| {
                 m.dedup_id.as_deref() == Some(eid.as_str())
             }),
             "InternalError",
@@ -210,7 +214,9 @@ impl Target for FakeSns {
     fn fail_once(&self, eid: &str) {
         let eid = eid.to_owned();
         self.script(vec![relay_testkit::sinks::Fault::fail(
-            Select::when(move |e: &relay_testkit::SnsMessage| e.dedup_id.as_deref() == Some(eid.as_str())),
+            Select::when(move |e: &relay_testkit::sinks::SnsMessage| {
+                e.dedup_id.as_deref() == Some(eid.as_str())
+            }),
             "InternalError",
         )]);
     }
@@ -261,7 +267,10 @@ impl Target for FakeCloudEvents {
         self.respond_error(503, "ServiceUnavailable", None);
     }
     fn fail_once(&self, _eid: &str) {
-        self.script(vec![relay_testkit::sinks::Fault::error(503, "ServiceUnavailable")]);
+        self.script(vec![relay_testkit::sinks::Fault::error(
+            503,
+            "ServiceUnavailable",
+        )]);
     }
     fn request_sizes(&self) -> Vec<usize> {
         self.requests().iter().map(|r| r.body_len).collect()
@@ -458,7 +467,11 @@ fn down_then_redrive_to_the_same_sink<T: Target>(name: &str) {
         .into_iter()
         .filter(|(o, _)| o == "o-1")
         .collect();
-    assert_eq!(o1, pairs(&[("o-1", "created"), ("o-1", "PAID")]), "in order");
+    assert_eq!(
+        o1,
+        pairs(&[("o-1", "created"), ("o-1", "PAID")]),
+        "in order"
+    );
     assert_eq!(statuses(&fake).len(), 3);
 }
 
@@ -616,7 +629,10 @@ fn eventbridge_on_moto_delivers_through_a_rule_to_sqs() {
 
 #[test]
 fn kinesis_on_moto_keeps_each_keys_order() {
-    let mut stack = moto_stack("moto-kinesis", "kind = \"kinesis\"\nstream_name = \"orders\"\n");
+    let mut stack = moto_stack(
+        "moto-kinesis",
+        "kind = \"kinesis\"\nstream_name = \"orders\"\n",
+    );
     let kinesis = relay_testkit::MotoKinesis::new(&stack.moto);
     kinesis.create_stream("orders", 2);
     let response = stack.invoke(&three_orders(), INVOKE).expect("answers");
@@ -642,7 +658,10 @@ fn sns_on_moto_reaches_a_subscribed_queue() {
     );
     let sns = relay_testkit::MotoSns::new(&stack.moto);
     let topic = sns.create_topic("orders");
-    assert_eq!(topic, "arn:aws:sns:us-east-1:123456789012:orders", "moto's region and account");
+    assert_eq!(
+        topic, "arn:aws:sns:us-east-1:123456789012:orders",
+        "moto's region and account"
+    );
     let queue = sns.subscribe_queue(&topic, "orders-subscriber");
     let response = stack.invoke(&three_orders(), INVOKE).expect("answers");
     assert_eq!(checkpoint(&response), None, "{}", stack.log());

@@ -20,7 +20,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::eventbridge::{EventBridgeConfig, EventBridgeSink, RawEventBridge};
+use super::http::{HttpConfig, HttpSink, RawHttp};
+use super::kinesis::{KinesisConfig, KinesisSink, RawKinesis, Stream};
 use super::nakadi::{NakadiConfig, NakadiSink, RawNakadi};
+use super::sns::{RawSns, SnsConfig, SnsSink};
 use super::{RetryConfig, Sink};
 use crate::validate::Invalid;
 
@@ -34,6 +38,14 @@ pub const DEFAULT_SINK: &str = "nakadi";
 pub enum RawSink {
     /// Nakadi's HTTP publishing API (the fields of `[bus]`).
     Nakadi(RawNakadi),
+    /// Amazon EventBridge `PutEvents`.
+    Eventbridge(RawEventBridge),
+    /// Kinesis Data Streams `PutRecords`.
+    Kinesis(RawKinesis),
+    /// Amazon SNS `PublishBatch`.
+    Sns(RawSns),
+    /// CloudEvents 1.0 batches over HTTP.
+    Http(RawHttp),
 }
 
 /// One sink, checked.
@@ -41,6 +53,14 @@ pub enum RawSink {
 pub enum SinkConfig {
     /// Nakadi.
     Nakadi(NakadiConfig),
+    /// Amazon EventBridge.
+    EventBridge(EventBridgeConfig),
+    /// Kinesis Data Streams.
+    Kinesis(KinesisConfig),
+    /// Amazon SNS.
+    Sns(SnsConfig),
+    /// CloudEvents over HTTP.
+    Http(HttpConfig),
 }
 
 impl SinkConfig {
@@ -48,6 +68,10 @@ impl SinkConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SinkConfig::Nakadi(_) => "nakadi",
+            SinkConfig::EventBridge(_) => "eventbridge",
+            SinkConfig::Kinesis(_) => "kinesis",
+            SinkConfig::Sns(_) => "sns",
+            SinkConfig::Http(_) => "http",
         }
     }
 
@@ -59,9 +83,12 @@ impl SinkConfig {
         retry: RetryConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Box<dyn Sink>, reqwest::Error> {
-        let _ = aws;
         Ok(match self {
             SinkConfig::Nakadi(c) => Box::new(NakadiSink::new(c, retry)?.named(name)),
+            SinkConfig::EventBridge(c) => Box::new(EventBridgeSink::new(name, c, retry, aws)),
+            SinkConfig::Kinesis(c) => Box::new(KinesisSink::new(name, c, retry, aws)),
+            SinkConfig::Sns(c) => Box::new(SnsSink::new(name, c, retry, aws)),
+            SinkConfig::Http(c) => Box::new(HttpSink::new(name, c, retry)?),
         })
     }
 
@@ -69,6 +96,15 @@ impl SinkConfig {
     pub fn target(&self) -> String {
         match self {
             SinkConfig::Nakadi(c) => c.url.clone(),
+            SinkConfig::EventBridge(c) => {
+                format!("bus {} (source {})", c.event_bus_name, c.source)
+            }
+            SinkConfig::Kinesis(c) => match &c.stream {
+                Stream::Name(name) => format!("stream {name}"),
+                Stream::Arn(arn) => format!("stream {arn}"),
+            },
+            SinkConfig::Sns(c) => format!("topic {}", c.topic_arn),
+            SinkConfig::Http(c) => c.url.clone(),
         }
     }
 }
@@ -109,6 +145,10 @@ pub fn validate_sinks(
         let section = format!("sinks.{name}");
         let config = match raw {
             RawSink::Nakadi(raw) => SinkConfig::Nakadi(raw.validate_as(&section)?),
+            RawSink::Eventbridge(raw) => SinkConfig::EventBridge(raw.validate(&section)?),
+            RawSink::Kinesis(raw) => SinkConfig::Kinesis(raw.validate(&section)?),
+            RawSink::Sns(raw) => SinkConfig::Sns(raw.validate(&section)?),
+            RawSink::Http(raw) => SinkConfig::Http(raw.validate(&section)?),
         };
         out.insert(name, config);
     }

@@ -4,14 +4,34 @@
 //!
 //! - [`config`]: `[sinks.<name>]` and a table's `sinks` (routing, fan-out);
 //! - [`nakadi`]: Nakadi's HTTP publishing API;
-//! - [`retry`]: the retry policy sinks share (exponential backoff, full jitter).
+//! - [`eventbridge`]: Amazon EventBridge `PutEvents`;
+//! - [`kinesis`]: Kinesis Data Streams `PutRecords` (order per key);
+//! - [`sns`]: Amazon SNS `PublishBatch` (order per key on FIFO topics);
+//! - [`http`]: CloudEvents 1.0 batches over HTTP;
+//!
+//! and what they share:
+//!
+//! - [`rounds`]: the retry driver (requests cut to limits, rounds of
+//!   retries, per-event outcomes, one in flight per key);
+//! - [`retry`]: the retry policy (exponential backoff, full jitter);
+//! - [`token`]: a bearer token file, re-read when it changes;
+//! - [`aws_errors`]: what a failed AWS call means for a request;
+//! - [`eid`]: an event's id (`metadata.eid`, else a digest of the body).
 //!
 //! A sink returns one [`Delivery`] per event: published (acknowledged by the
 //! bus, the only state that counts), or to be parked with the reason.
 
+pub mod aws_errors;
 pub mod config;
+pub mod eid;
+pub mod eventbridge;
+pub mod http;
+pub mod kinesis;
 pub mod nakadi;
 pub mod retry;
+pub mod rounds;
+pub mod sns;
+pub mod token;
 
 use std::time::{Duration, Instant};
 
@@ -95,4 +115,16 @@ pub trait Sink: Send + Sync {
         flow_id: &str,
         stats: &mut PublishStats,
     ) -> Vec<Delivery>;
+}
+
+/// `error` and its sources, one sentence.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }

@@ -2,38 +2,7 @@
 
 use serde::Deserialize;
 
-/// What became of one event of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemStatus {
-    /// Nakadi acknowledged it: the only state that counts as published.
-    Submitted,
-    /// Not attempted because another event failed: send it again.
-    Resend,
-    /// Nakadi refused it. `retriable` is false when trying again cannot help
-    /// (validation, partitioning, enrichment): park it with Nakadi's detail.
-    Failed {
-        /// Nakadi's explanation.
-        detail: String,
-        /// Whether a later attempt may succeed.
-        retriable: bool,
-    },
-}
-
-/// The outcome of one publishing request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchResult {
-    /// Per event, in request order.
-    Items(Vec<ItemStatus>),
-    /// Nothing was published; all of it may be tried again.
-    RetryAll(String),
-    /// Nothing was published, and trying the same request again cannot
-    /// help (400 bad request, 404 unknown event type, 413 too large): park
-    /// all of it with the reason.
-    Final(String),
-    /// The bus refused the token (401). The token file is read again for the
-    /// next try; refused twice in a row, it is final.
-    Unauthorized(String),
-}
+use crate::sinks::rounds::{BatchResult, ItemStatus};
 
 #[derive(Deserialize)]
 struct ItemResponse {

@@ -2,14 +2,15 @@
 //! batch, the bearer token, the event type as a path segment.
 
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 
-use super::classify::{classify, BatchResult, ItemStatus};
+use super::classify::classify;
 use super::NakadiConfig;
+use crate::sinks::chain;
+use crate::sinks::rounds::{BatchResult, ItemStatus};
+use crate::sinks::token::TokenFile;
 
 /// A Nakadi client for one bus.
 pub struct NakadiClient {
@@ -43,7 +44,7 @@ impl NakadiClient {
     /// file again (after the bus refused the token).
     pub fn forget_token(&self) {
         if let Some(token) = &self.token {
-            *token.cached.lock().expect("token cache") = None;
+            token.forget();
         }
     }
 
@@ -144,56 +145,6 @@ pub fn path_segment(text: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-/// A bearer token kept in a file, re-read when the file changes.
-struct TokenFile {
-    path: PathBuf,
-    cached: Mutex<Option<(SystemTime, String)>>,
-}
-
-impl TokenFile {
-    fn new(path: PathBuf) -> Self {
-        TokenFile {
-            path,
-            cached: Mutex::new(None),
-        }
-    }
-
-    fn read(&self) -> Result<String, String> {
-        let cannot = |e: std::io::Error| {
-            format!(
-                "cannot read the bus token file {}: {e}",
-                self.path.display()
-            )
-        };
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .map_err(cannot)?;
-        let mut cached = self.cached.lock().expect("token cache");
-        if let Some((at, token)) = cached.as_ref() {
-            if *at == modified {
-                return Ok(token.clone());
-            }
-        }
-        let token = std::fs::read_to_string(&self.path)
-            .map_err(cannot)?
-            .trim()
-            .to_owned();
-        *cached = Some((modified, token.clone()));
-        Ok(token)
-    }
 }
 
 #[cfg(test)]
