@@ -13,6 +13,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use relay::park::envelope::{decode, Stored};
 use relay_testkit::sinks::{EntryFailure, Select};
 use relay_testkit::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
 use serde_json::{json, Value};
@@ -354,8 +355,8 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn redrive(stack: &Stack) -> Value {
-    let out = stack.redrive(&[]);
+fn redrive(stack: &Stack, args: &[&str]) -> Value {
+    let out = stack.redrive(args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
@@ -449,20 +450,23 @@ fn down_then_redrive_to_the_same_sink<T: Target>(name: &str) {
     for p in &parked {
         assert_eq!(p["sink"], "out", "{p}");
     }
-    // Still down: re-drive keeps everything.
-    let summary = redrive(&stack);
+    // Still down: re-drive keeps everything, postponed 1 s × 2^(receives − 1)
+    // (the peek above was a receive too).
+    let summary = redrive(&stack, &["--retry-base-secs", "1"]);
     assert_eq!(summary["deleted"], 0, "{summary}");
+    assert_eq!(summary["still_failing"], 3, "{summary}");
     fake.up();
-    std::thread::sleep(Duration::from_millis(2_500)); // postponed 1 s × 2^(receives − 1)
-    let mut summary = redrive(&stack);
-    for _ in 0..5 {
-        if stack.parked().is_empty() {
+    let mut republished = 0;
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(2_500));
+        let summary = redrive(&stack, &["--retry-base-secs", "1"]);
+        republished += summary["republished"].as_u64().unwrap();
+        if republished == 3 {
             break;
         }
-        std::thread::sleep(Duration::from_secs(2));
-        summary = redrive(&stack);
     }
-    assert!(stack.parked().is_empty(), "{summary}");
+    assert_eq!(republished, 3, "{}", stack.log());
+    assert!(stack.parked().is_empty());
     let o1: Vec<_> = statuses(&fake)
         .into_iter()
         .filter(|(o, _)| o == "o-1")
@@ -491,11 +495,19 @@ fn oversize_is_parked_never_sent<T: Target>(name: &str) {
     for request in fake.request_sizes() {
         assert!(request < T::MAX_EVENT_BYTES, "an oversize event was sent");
     }
-    let parked = stack.parked();
+    let parked = stack.moto.peek_all(&stack.queue);
     assert_eq!(parked.len(), 1, "{parked:?}");
-    let reason = parked[0]["last_error"].as_str().unwrap();
-    assert!(reason.contains("limit"), "{reason}");
-    assert_eq!(parked[0]["attempts"], 0, "never sent: {}", parked[0]);
+    // Too large for the queue as it is: parked gzipped.
+    let Ok(Stored::Envelope(envelope)) = decode(&parked[0]) else {
+        panic!("an envelope in the message: {}", &parked[0][..200]);
+    };
+    assert!(
+        envelope.last_error.contains("limit"),
+        "{}",
+        envelope.last_error
+    );
+    assert_eq!(envelope.attempts, 0, "never sent: {}", envelope.last_error);
+    assert_eq!(envelope.sink.as_deref(), Some("out"));
 }
 
 fn order_holds_behind_a_parked_event<T: Target>(name: &str) {
@@ -521,7 +533,7 @@ fn order_holds_behind_a_parked_event<T: Target>(name: &str) {
     let response = stack.invoke(&later, INVOKE).expect("answers");
     assert_eq!(checkpoint(&response), None, "{}", stack.log());
     assert!(statuses(&fake).iter().all(|(o, _)| o != "o-1"));
-    let summary = redrive(&stack);
+    let summary = redrive(&stack, &[]);
     assert!(stack.parked().is_empty(), "{summary}");
     let o1: Vec<_> = statuses(&fake)
         .into_iter()
