@@ -94,6 +94,21 @@ pub fn sns_client(shared: &SdkConfig) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::from_conf(config)
 }
 
+/// A configuration for a local endpoint (a fake or an emulator, in tests and
+/// benchmarks): fixed test credentials, region `eu-central-1`, every service
+/// at `endpoint`.
+pub fn local_config(endpoint: &str) -> SdkConfig {
+    let credentials = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "local");
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-central-1"))
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .endpoint_url(endpoint)
+        .build()
+}
+
 /// A configuration for unit tests: no region, credentials or network call.
 #[cfg(test)]
 pub(crate) fn offline_config() -> SdkConfig {

@@ -1,6 +1,8 @@
 //! Randomized fault schedules against the delivery guarantees, in process:
 //! the relay's own pipeline and re-drive, the real data-change component,
-//! the fake Nakadi over HTTP, and in-memory stand-ins for SQS and the
+//! the fake Nakadi over HTTP fanned out with one more sink (EventBridge,
+//! Kinesis, SNS FIFO or CloudEvents over HTTP, by seed, each its
+//! fault-injecting fake), and in-memory stand-ins for SQS and the
 //! parked-items registry that fail at random (before or after taking
 //! effect), with the relay killed at random points (its future dropped
 //! mid-flight, all its state gone) and Lambda's redelivery: consecutive
@@ -8,10 +10,10 @@
 //! after a kill. After the outage, re-drive drains the queue.
 //!
 //! Invariants after every schedule:
-//! - every record's event reached the bus;
+//! - every record's event reached the bus and the other sink;
 //! - every reported itemIdentifier is a sequence number of its batch;
-//! - per item, the bus first sees versions in stream order and ends on the
-//!   newest;
+//! - per item, each sink first sees versions in stream order and ends on
+//!   the newest;
 //! - nothing is left parked or registered.
 //!
 //! `RELAY_CHAOS_SCHEDULES` (default 1000) sets how many schedules run,
@@ -34,8 +36,14 @@ use relay::park::{
 use relay::pipeline::Relay;
 use relay::redrive::RedriveOptions;
 use relay::sinks::nakadi::NakadiSink;
+use relay::sinks::RawSink;
 use relay::transform::{Limits, TransformEngine, TransformModule};
-use relay_testkit::{FakeNakadi, Fault, Rng};
+use relay_testkit::sinks::{
+    EventBridgeEntry, Fault as SinkFault, Keyed, KinesisRecord, Select, SnsMessage,
+};
+use relay_testkit::{
+    FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeNakadi, FakeSns, Fault, Rng,
+};
 use serde_json::{json, Value};
 
 const ARN: &str =
@@ -382,11 +390,198 @@ fn record(seq: u64, order: &str, version: u32) -> Value {
 struct World {
     module: Arc<TransformModule>,
     nakadi: FakeNakadi,
+    /// The other sink of the fan-out, one kind per schedule.
+    others: Others,
     runtime: tokio::runtime::Runtime,
 }
 
+/// The fakes of the sinks a schedule fans out to besides Nakadi.
+struct Others {
+    eventbridge: FakeEventBridge,
+    kinesis: FakeKinesis,
+    sns: FakeSns,
+    cloudevents: FakeCloudEvents,
+}
+
+/// Which sink a schedule fans out to besides Nakadi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Other {
+    EventBridge,
+    Kinesis,
+    SnsFifo,
+    CloudEvents,
+}
+
+fn eid_in(body: &Value) -> Option<String> {
+    body.pointer("/metadata/eid")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Random faults of an AWS-style fake for one invocation: whole-request
+/// errors, per-entry failures of random events, hangs, cut connections.
+fn aws_faults<E: Keyed + 'static>(
+    rng: &mut Rng,
+    eids: &[String],
+    entry_code: &str,
+    eid_of: fn(&E) -> Option<String>,
+) -> Vec<SinkFault<E>> {
+    (0..rng.below(8))
+        .map(|_| match rng.below(9) {
+            0 => SinkFault::error(500, "InternalFailure"),
+            1 => SinkFault::error(400, "ThrottlingException"),
+            2 => SinkFault::error(503, "ServiceUnavailable"),
+            3 => SinkFault::Disconnect,
+            4 => SinkFault::AcceptThenDisconnect,
+            5 | 6 => {
+                let picked: std::collections::HashSet<String> = (0..1 + rng.below(3))
+                    .filter_map(|_| eids.get(rng.below(eids.len() as u64) as usize).cloned())
+                    .collect();
+                SinkFault::fail(
+                    Select::when(move |e: &E| eid_of(e).is_some_and(|eid| picked.contains(&eid))),
+                    entry_code,
+                )
+            }
+            7 if rng.chance(30) => SinkFault::Hang(Duration::from_millis(300)),
+            _ => SinkFault::Healthy,
+        })
+        .collect()
+}
+
+impl Others {
+    fn start() -> Others {
+        Others {
+            eventbridge: FakeEventBridge::start(),
+            kinesis: FakeKinesis::with_shards(2),
+            sns: FakeSns::start(),
+            cloudevents: FakeCloudEvents::start(),
+        }
+    }
+
+    /// The sink's settings (as `[sinks.<name>]` has them) and its endpoint.
+    fn section(&self, other: Other) -> (String, String) {
+        match other {
+            Other::EventBridge => (
+                "kind = \"eventbridge\"\nsource = \"chaos\"".into(),
+                self.eventbridge.url(),
+            ),
+            Other::Kinesis => (
+                "kind = \"kinesis\"\nstream_name = \"orders\"".into(),
+                self.kinesis.url(),
+            ),
+            Other::SnsFifo => (
+                "kind = \"sns\"\ntopic_arn = \"arn:aws:sns:eu-central-1:123456789012:orders.fifo\""
+                    .into(),
+                self.sns.url(),
+            ),
+            Other::CloudEvents => (
+                format!(
+                    "kind = \"http\"\nurl = \"{}/events\"\nsource = \"/chaos\"",
+                    self.cloudevents.url()
+                ),
+                self.cloudevents.url(),
+            ),
+        }
+    }
+
+    fn sink(&self, other: Other, retry: RetryConfig) -> Box<dyn relay::sinks::Sink> {
+        let (section, endpoint) = self.section(other);
+        let raw: RawSink = toml::from_str(&format!("{section}\nrequest_timeout_ms = 150"))
+            .expect("a sink section");
+        let configs = relay::sinks::validate_sinks(
+            None,
+            None,
+            None,
+            [("other".to_owned(), raw)].into(),
+            false,
+        )
+        .expect("valid");
+        configs["other"]
+            .build("other", retry, &relay::aws::local_config(&endpoint))
+            .expect("the sink")
+    }
+
+    fn reset(&self) {
+        self.eventbridge.healthy();
+        self.eventbridge.clear_logs();
+        self.kinesis.healthy();
+        self.kinesis.clear_logs();
+        self.sns.healthy();
+        self.sns.clear_logs();
+        self.cloudevents.healthy();
+        self.cloudevents.clear_logs();
+    }
+
+    fn healthy(&self, other: Other) {
+        match other {
+            Other::EventBridge => self.eventbridge.healthy(),
+            Other::Kinesis => self.kinesis.healthy(),
+            Other::SnsFifo => self.sns.healthy(),
+            Other::CloudEvents => self.cloudevents.healthy(),
+        }
+    }
+
+    fn misbehave(&self, other: Other, rng: &mut Rng, eids: &[String]) {
+        match other {
+            Other::EventBridge => self.eventbridge.script(aws_faults(
+                rng,
+                eids,
+                "ThrottlingException",
+                |e: &EventBridgeEntry| eid_in(&e.detail),
+            )),
+            Other::Kinesis => self.kinesis.script(aws_faults(
+                rng,
+                eids,
+                "ProvisionedThroughputExceededException",
+                |r: &KinesisRecord| r.json().as_ref().and_then(eid_in),
+            )),
+            Other::SnsFifo => {
+                self.sns
+                    .script(aws_faults(rng, eids, "InternalError", |m: &SnsMessage| {
+                        m.dedup_id.clone()
+                    }))
+            }
+            Other::CloudEvents => self.cloudevents.script(
+                aws_faults(rng, eids, "unused", |ce: &Value| eid_in(&ce["data"]))
+                    .into_iter()
+                    .map(|fault| match fault {
+                        // All or nothing: a per-entry failure is a 5xx.
+                        SinkFault::FailEntries(_) => SinkFault::error(502, "BadGateway"),
+                        other => other,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The event bodies the sink took, in arrival order.
+    fn bodies(&self, other: Other) -> Vec<Value> {
+        match other {
+            Other::EventBridge => self.eventbridge.accepted_details(),
+            Other::Kinesis => self
+                .kinesis
+                .accepted()
+                .iter()
+                .map(|r| r.json().unwrap_or(Value::Null))
+                .collect(),
+            Other::SnsFifo => self
+                .sns
+                .accepted()
+                .iter()
+                .map(|m| serde_json::from_str(&m.message).unwrap_or(Value::Null))
+                .collect(),
+            Other::CloudEvents => self
+                .cloudevents
+                .accepted()
+                .into_iter()
+                .map(|ce| ce["data"].clone())
+                .collect(),
+        }
+    }
+}
+
 impl World {
-    fn relay(&self, lot: &MemoryLot, registry: &MemoryRegistry) -> Relay {
+    fn relay(&self, lot: &MemoryLot, registry: &MemoryRegistry, other: Other) -> Relay {
         let instance = self
             .module
             .instantiate(
@@ -410,10 +605,11 @@ impl World {
             deadline_margin_ms: 200,
         };
         Relay::assemble(
-            [("orders".to_owned(), (instance, vec![0]))].into(),
-            vec![Box::new(
-                NakadiSink::new(&bus, retry).expect("the Nakadi sink"),
-            )],
+            [("orders".to_owned(), (instance, vec![0, 1]))].into(),
+            vec![
+                Box::new(NakadiSink::new(&bus, retry).expect("the Nakadi sink")),
+                self.others.sink(other, retry),
+            ],
             Box::new(lot.clone()),
             Some(Box::new(registry.clone())),
             InvocationConfig::default(),
@@ -458,6 +654,14 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
     nakadi.healthy();
     nakadi.clear_logs();
     nakadi.accept_connections();
+    let others = &world.others;
+    others.reset();
+    let other = [
+        Other::EventBridge,
+        Other::Kinesis,
+        Other::SnsFifo,
+        Other::CloudEvents,
+    ][(seed % 4) as usize];
 
     // The shard: items changing in turn, versions counting up per item.
     let items = 1 + rng.below(4) as usize;
@@ -480,7 +684,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
             .collect();
 
     let mut coverage = Coverage::default();
-    let mut relay = world.relay(&lot, &registry);
+    let mut relay = world.relay(&lot, &registry, other);
     let mut position = 0;
     let outage_invocations = 2 + rng.below(10);
     let mut invocation = 0;
@@ -497,9 +701,11 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
             .map(|(s, _, _)| s.to_string())
             .collect();
         nakadi.healthy();
+        others.healthy(other);
         let mut kill = None;
         if outage {
             nakadi.script(bus_faults(&mut rng, &eids));
+            others.misbehave(other, &mut rng, &eids);
             if rng.chance(15) {
                 nakadi.respond_status(503, None);
                 coverage.bus_down += 1;
@@ -532,7 +738,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
         match answer {
             None => {
                 coverage.kills += 1;
-                relay = world.relay(&lot, &registry); // a cold start
+                relay = world.relay(&lot, &registry, other); // a cold start
             }
             Some(Err(e)) => {
                 coverage.failed_invocations += 1;
@@ -567,7 +773,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
             lot.advance(rng.below(2_000));
             let kill = (outage && rng.chance(30)).then(|| rng.below(80) as u32);
             coverage.redrives += 1;
-            let mut redriver = world.relay(&lot, &registry);
+            let mut redriver = world.relay(&lot, &registry, other);
             let options = RedriveOptions {
                 time_budget: Duration::from_secs(3),
                 ..RedriveOptions::default()
@@ -593,6 +799,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
 
     // The outage is over: re-drive until the queue is empty.
     nakadi.healthy();
+    others.healthy(other);
     dice.set_failure_percent(0);
     let mut runs = 0;
     while lot.len() > 0 {
@@ -604,7 +811,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
             ));
         }
         lot.advance(50_000);
-        let mut redriver = world.relay(&lot, &registry);
+        let mut redriver = world.relay(&lot, &registry, other);
         let options = RedriveOptions {
             time_budget: Duration::from_secs(5),
             poison_receives: u32::MAX,
@@ -621,24 +828,41 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
         return Err(format!("units still registered: {left:?}"));
     }
 
-    // Every record reached the bus; per item, first sightings in stream
+    // Every record reached each sink; per item, first sightings in stream
     // order, and the last sighting is the newest version.
     let accepted = nakadi.accepted();
-    let accepted_eids: std::collections::HashSet<String> = accepted
-        .iter()
-        .filter_map(|(_, b)| b["metadata"]["eid"].as_str().map(str::to_owned))
-        .collect();
+    if let Some((event_type, _)) = accepted.iter().find(|(t, _)| t != EVENT_TYPE) {
+        return Err(format!("the bus got event type {event_type}"));
+    }
+    let bodies: Vec<Value> = accepted.into_iter().map(|(_, body)| body).collect();
+    coverage.duplicates += check_sink("the bus", &bodies, &eids, &stream, &versions)?;
+    let name = format!("the {other:?} sink");
+    coverage.duplicates += check_sink(&name, &others.bodies(other), &eids, &stream, &versions)?;
+    coverage.invocations += invocation as usize;
+    Ok(coverage)
+}
+
+/// Checks what one sink took: every record's event, per item first seen in
+/// stream order and last seen at its newest version. Returns the duplicates.
+fn check_sink(
+    sink: &str,
+    bodies: &[Value],
+    eids: &[String],
+    stream: &[(u64, usize, u32)],
+    versions: &[u32],
+) -> Result<usize, String> {
+    let accepted_eids: std::collections::HashSet<String> =
+        bodies.iter().filter_map(eid_in).collect();
     for (i, eid) in eids.iter().enumerate() {
         if !accepted_eids.contains(eid) {
             let (seq, item, version) = stream[i];
             return Err(format!(
-                "record {seq} (o-{item} v{version}) never reached the bus"
+                "record {seq} (o-{item} v{version}) never reached {sink}"
             ));
         }
     }
     let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
-    for (event_type, body) in &accepted {
-        assert_eq!(event_type, EVENT_TYPE);
+    for body in bodies {
         let order = body["data"]["order_number"]
             .as_str()
             .unwrap_or("?")
@@ -650,6 +874,7 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
             .unwrap_or(u32::MAX);
         seen.entry(order).or_default().push(version);
     }
+    let mut duplicates = 0;
     for (order, sightings) in &seen {
         let mut first = Vec::new();
         for v in sightings {
@@ -659,20 +884,19 @@ fn schedule(world: &World, seed: u64, base_seq: u64) -> Result<Coverage, String>
         }
         if first.windows(2).any(|w| w[0] > w[1]) {
             return Err(format!(
-                "{order}: the bus first saw versions {first:?} (all: {sightings:?})"
+                "{order}: {sink} first saw versions {first:?} (all: {sightings:?})"
             ));
         }
         let newest = versions[order[2..].parse::<usize>().unwrap()] - 1;
         if sightings.last() != Some(&newest) {
             return Err(format!(
-                "{order}: the bus ended on v{:?}, not the newest v{newest} (all: {sightings:?})",
+                "{order}: {sink} ended on v{:?}, not the newest v{newest} (all: {sightings:?})",
                 sightings.last()
             ));
         }
-        coverage.duplicates += sightings.len() - first.len();
+        duplicates += sightings.len() - first.len();
     }
-    coverage.invocations += invocation as usize;
-    Ok(coverage)
+    Ok(duplicates)
 }
 
 fn trace() -> bool {
@@ -737,6 +961,7 @@ fn no_change_is_lost_and_no_item_reordered_under_random_faults() {
     let world = World {
         module,
         nakadi: FakeNakadi::start(),
+        others: Others::start(),
         runtime: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
