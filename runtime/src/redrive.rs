@@ -106,6 +106,9 @@ pub struct ParkedReport {
     pub by_table: BTreeMap<String, usize>,
     /// By event type (`(raw record)` for records).
     pub by_event_type: BTreeMap<String, usize>,
+    /// By the sink an event was parked for (`(all of its table)` for
+    /// records, which go to every sink of their table once mapped).
+    pub by_sink: BTreeMap<String, usize>,
     /// By reason (the first 80 characters).
     pub by_reason: BTreeMap<String, usize>,
     /// By age since parking.
@@ -577,6 +580,14 @@ impl Relay {
                     .clone()
                     .unwrap_or_else(|| "(raw record)".into()),
             );
+            let sink = match envelope.kind {
+                ParcelKind::Event => envelope
+                    .sink
+                    .clone()
+                    .unwrap_or_else(|| crate::sinks::DEFAULT_SINK.into()),
+                ParcelKind::Record => "(all of its table)".into(),
+            };
+            count(&mut report.by_sink, sink);
             count(
                 &mut report.by_reason,
                 envelope.last_error.chars().take(80).collect(),

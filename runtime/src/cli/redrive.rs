@@ -60,6 +60,7 @@ pub(super) fn run(args: RedriveArgs) -> anyhow::Result<ExitCode> {
                 for (title, counts) in [
                     ("by table", &report.by_table),
                     ("by event type", &report.by_event_type),
+                    ("by sink", &report.by_sink),
                     ("by reason", &report.by_reason),
                     ("by age", &report.by_age),
                 ] {
