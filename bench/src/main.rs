@@ -54,6 +54,11 @@ pub struct BenchArgs {
     /// Nakadi-compatible sink on loopback) instead of the mapping alone.
     #[arg(long)]
     pub pipeline: bool,
+    /// With --pipeline: measure end to end to each sink's fault-injecting
+    /// fake instead (Nakadi, EventBridge, Kinesis, SNS FIFO, CloudEvents),
+    /// one after the other in the same run; or name one kind.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all")]
+    pub sinks: Option<String>,
     /// With --pipeline: threads mapping each batch (`[invocation]
     /// transform_threads`; default: the relay's, the CPUs up to 4).
     #[arg(long)]
@@ -98,6 +103,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(config) = &args.probe {
         return pipeline::probe(config, args.probe_batch.as_deref(), args.probe_invocations);
+    }
+    if args.pipeline && args.sinks.is_some() {
+        return pipeline::run_sinks(args);
     }
     if args.pipeline {
         return pipeline::run(args);

@@ -148,6 +148,188 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One sink's fake, started for the per-sink benchmark: its section, the
+/// environment that points the relay at it, and how many events it took.
+struct SinkUnderTest {
+    kind: &'static str,
+    section: String,
+    env: Option<(&'static str, String)>,
+    taken: Box<dyn Fn() -> usize>,
+    clear: Box<dyn Fn()>,
+    _fake: Box<dyn std::any::Any>,
+}
+
+fn sink_under_test(
+    kind: &'static str,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<SinkUnderTest> {
+    use relay_testkit::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
+    use std::rc::Rc;
+    Ok(match kind {
+        "nakadi" => {
+            let bus = runtime.block_on(DevBus::start(DevBusOptions::default()))?;
+            let received = bus.received();
+            let url = bus.url();
+            SinkUnderTest {
+                kind,
+                section: format!("kind = \"nakadi\"\nurl = \"{url}\"\nrequest_timeout_ms = 10000"),
+                env: None,
+                taken: Box::new(move || received.load(Ordering::Relaxed)),
+                clear: Box::new(|| {}),
+                _fake: Box::new(bus),
+            }
+        }
+        "eventbridge" => {
+            let fake = Rc::new(FakeEventBridge::start());
+            let (a, b) = (fake.clone(), fake.clone());
+            SinkUnderTest {
+                kind,
+                section: "kind = \"eventbridge\"\nsource = \"bench\"\nrequest_timeout_ms = 10000"
+                    .into(),
+                env: Some(("AWS_ENDPOINT_URL_EVENTBRIDGE", fake.url())),
+                taken: Box::new(move || a.accepted().len()),
+                clear: Box::new(move || b.clear_logs()),
+                _fake: Box::new(fake),
+            }
+        }
+        "kinesis" => {
+            let fake = Rc::new(FakeKinesis::with_shards(4));
+            let (a, b) = (fake.clone(), fake.clone());
+            SinkUnderTest {
+                kind,
+                section: "kind = \"kinesis\"\nstream_name = \"bench\"\nrequest_timeout_ms = 10000"
+                    .into(),
+                env: Some(("AWS_ENDPOINT_URL_KINESIS", fake.url())),
+                taken: Box::new(move || a.accepted().len()),
+                clear: Box::new(move || b.clear_logs()),
+                _fake: Box::new(fake),
+            }
+        }
+        "sns" => {
+            let fake = Rc::new(FakeSns::start());
+            let (a, b) = (fake.clone(), fake.clone());
+            SinkUnderTest {
+                kind,
+                section: "kind = \"sns\"\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:bench.fifo\"\nrequest_timeout_ms = 10000".into(),
+                env: Some(("AWS_ENDPOINT_URL_SNS", fake.url())),
+                taken: Box::new(move || a.accepted().len()),
+                clear: Box::new(move || b.clear_logs()),
+                _fake: Box::new(fake),
+            }
+        }
+        "http" => {
+            let fake = Rc::new(FakeCloudEvents::start());
+            let (a, b) = (fake.clone(), fake.clone());
+            SinkUnderTest {
+                kind,
+                section: format!(
+                    "kind = \"http\"\nurl = \"{}/events\"\nsource = \"/bench\"\nrequest_timeout_ms = 10000",
+                    fake.url()
+                ),
+                env: None,
+                taken: Box::new(move || a.accepted().len()),
+                clear: Box::new(move || b.clear_logs()),
+                _fake: Box::new(fake),
+            }
+        }
+        other => anyhow::bail!(
+            "--sinks {other}: not a sink kind (nakadi, eventbridge, kinesis, sns, http, or all)"
+        ),
+    })
+}
+
+/// `--pipeline --sinks`: events/s end to end to each sink's fake on
+/// loopback, one after the other in one run, with Nakadi (`relay bus`) as
+/// the reference. The fakes parse every request as the services would, so
+/// the figures include the sinks' encoding and the SDK's signing.
+pub fn run_sinks(args: &BenchArgs) -> anyhow::Result<()> {
+    isolate_aws(None);
+    let scratch = std::env::temp_dir().join(format!("relay-bench-sinks-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let modules = precompile(args, &scratch)?;
+    let batch = batch(args.records);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let kinds: Vec<&'static str> = match args.sinks.as_deref() {
+        None | Some("all") => vec!["nakadi", "eventbridge", "kinesis", "sns", "http"],
+        Some(one) => vec![["nakadi", "eventbridge", "kinesis", "sns", "http"]
+            .into_iter()
+            .find(|k| *k == one)
+            .with_context(|| format!("--sinks {one}: not a sink kind"))?],
+    };
+    println!(
+        "end to end to each sink's fake on loopback, {} records per invocation, {:.0} s each:",
+        args.records, args.seconds
+    );
+    let mut reference = None;
+    for kind in kinds {
+        let sink = sink_under_test(kind, &runtime)?;
+        if let Some((key, url)) = &sink.env {
+            // SAFETY: the bench's other threads do not read the environment.
+            std::env::set_var(key, url);
+        }
+        let raw: relay::sinks::RawSink = toml::from_str(&sink.section)?;
+        let mut config = config("http://127.0.0.1:9", &modules, args.transform_threads);
+        config.sinks = relay::sinks::validate_sinks(
+            None,
+            None,
+            None,
+            [("out".to_owned(), raw)].into(),
+            false,
+        )?;
+        for table in config.tables.values_mut() {
+            table.sinks = vec!["out".to_owned()];
+        }
+        let (mut latencies, events) = runtime.block_on(async {
+            let mut relay = relay::sources::start(&config).await?;
+            let mut latencies = Vec::new();
+            let mut events = 0;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs_f64(args.seconds) || latencies.len() < 5 {
+                let t = Instant::now();
+                let outcome = relay
+                    .handle(&batch, Instant::now() + Duration::from_secs(60), "bench")
+                    .await?;
+                latencies.push(t.elapsed());
+                anyhow::ensure!(
+                    outcome.response.batch_item_failures.is_empty()
+                        && outcome.stats.events_parked == 0,
+                    "the {kind} fake refused events: {:?}",
+                    outcome.stats
+                );
+                events = outcome.stats.events_published;
+            }
+            anyhow::Ok((latencies, events))
+        })?;
+        let taken = (sink.taken)();
+        (sink.clear)();
+        anyhow::ensure!(
+            taken >= events,
+            "the {kind} fake took {taken} events, fewer than one invocation's {events}"
+        );
+        let median = median_of(&mut latencies);
+        let rate = events as f64 / median.as_secs_f64();
+        let ratio = match reference {
+            None => {
+                reference = Some(rate);
+                String::new()
+            }
+            Some(nakadi) => format!("   {:.2}x Nakadi's", rate / nakadi),
+        };
+        println!(
+            "  {:<12} {:>9.0} events/s   invocation median {:.1} ms ({} invocations){ratio}",
+            sink.kind,
+            rate,
+            ms(median),
+            latencies.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
 /// What the registry costs an invocation when nothing is parked.
 struct RegistryCost {
     lookup: Duration,
