@@ -532,3 +532,58 @@ fn relay_test_compiles_a_wasm_once_into_the_module_cache() {
     assert_eq!(cached(), first);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn check_shows_where_each_table_publishes_and_refuses_an_unknown_sink() {
+    let dir = scratch("check-sinks");
+    let wasm = relay_testkit::guest("data-change");
+    let config = |routing: &str| {
+        format!(
+            r#"
+[bus]
+url = "http://127.0.0.1:9"
+
+[fallback]
+queue_url = "http://127.0.0.1:9/123456789012/fallback"
+
+[sinks.events]
+kind = "eventbridge"
+source = "relay.test"
+
+[sinks.stream]
+kind = "kinesis"
+stream_name = "orders"
+
+[tables.orders]
+module = "{}"
+settings = {{ data_type = "order", event_type = "order.changed" }}
+{routing}
+"#,
+            wasm.display()
+        )
+    };
+    let path = dir.join("relay.toml");
+    std::fs::write(&path, config(r#"sinks = ["nakadi", "events"]"#)).unwrap();
+    let out = relay(&["check", "--config", s(&path)]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    for line in [
+        "sink events: eventbridge bus default (source relay.test) (tables orders)",
+        "sink nakadi: nakadi http://127.0.0.1:9 (tables orders)",
+        "sink stream: kinesis stream orders (no table; kept for re-drive",
+    ] {
+        assert!(said.contains(line), "{line:?} missing in:\n{said}");
+    }
+
+    std::fs::write(&path, config(r#"sinks = ["nakadi", "audit"]"#)).unwrap();
+    let out = relay(&["check", "--config", s(&path)]);
+    let said = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains(
+            "tables.orders.sinks: names \"audit\", which is not configured (configured: events, nakadi, stream)"
+        ),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
