@@ -684,3 +684,38 @@ fn sns_on_moto_reaches_a_subscribed_queue() {
         assert!(eid_of(&event).is_some(), "{event}");
     }
 }
+
+#[test]
+fn a_parked_event_of_a_sink_no_longer_configured_is_kept_until_it_is() {
+    let fake = FakeCloudEvents::start();
+    fake.expect_token(Some("secret-token"));
+    let mut stack = stack("unknown-sink", &fake, false);
+    fake.down();
+    let events = batch(vec![insert("orders", "100", "o-1", json!({}))]);
+    let response = stack.invoke(&events, INVOKE).expect("answers");
+    assert_eq!(checkpoint(&response), None, "{}", stack.log());
+    assert_eq!(stack.parked().len(), 1);
+    fake.up();
+    // The sink is renamed in the config: the parked event names `out`.
+    let original = std::fs::read_to_string(&stack.config).unwrap();
+    let renamed = original
+        .replace("[sinks.out]", "[sinks.renamed]")
+        .replace("sinks = [\"out\"]", "sinks = [\"renamed\"]");
+    std::fs::write(&stack.config, &renamed).unwrap();
+    let out = stack.redrive(&["--retry-base-secs", "1"]);
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("a summary");
+    assert_eq!(summary["deleted"], 0, "{summary}");
+    assert_eq!(summary["still_failing"], 1, "{summary}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("parked event names a sink that is not configured"),
+        "{said}"
+    );
+    assert!(fake.accepted().is_empty(), "never sent elsewhere");
+    // Configured again: delivered.
+    std::fs::write(&stack.config, &original).unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    let summary = redrive(&stack, &["--retry-base-secs", "1"]);
+    assert_eq!(summary["republished"], 1, "{summary}");
+    assert_eq!(fake.accepted().len(), 1);
+}
