@@ -11,35 +11,11 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use relay_testkit::{Fault, MotoS3, ProxyFault};
 use serde_json::{json, Value};
 use support::stack::{
-    checkpoint, eid, insert, records, sample, Stack, StackOptions, CLAIM_CHECK_BUCKET, ORDERS_ARN,
+    batch, checkpoint, eid, insert, modify, pairs, records, sample, Stack, StackOptions,
+    CLAIM_CHECK_BUCKET,
 };
 
 const INVOKE: Duration = Duration::from_secs(30);
-
-fn batch(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
-}
-
-/// A MODIFY of order `order` from `from` to `to`.
-fn modify(seq: &str, order: &str, from: &str, to: &str) -> Value {
-    json!({
-        "eventID": format!("ev-{seq}"),
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-central-1",
-        "eventSourceARN": ORDERS_ARN,
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1768464000,
-            "Keys": {"order_number": {"S": order}},
-            "OldImage": {"order_number": {"S": order}, "status": {"S": from}},
-            "NewImage": {"order_number": {"S": order}, "status": {"S": to}},
-            "SequenceNumber": seq,
-            "SizeBytes": 60,
-            "StreamViewType": "NEW_AND_OLD_IMAGES"
-        }
-    })
-}
 
 /// `(order, status)` of every data change event the bus accepted, in order.
 fn published(stack: &Stack) -> Vec<(String, String)> {
@@ -56,12 +32,6 @@ fn published(stack: &Stack) -> Vec<(String, String)> {
                 body["data"]["status"].as_str().unwrap_or("?").to_owned(),
             )
         })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
 

@@ -17,7 +17,7 @@ use relay::park::envelope::{decode, Stored};
 use relay_testkit::sinks::{EntryFailure, Select};
 use relay_testkit::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
 use serde_json::{json, Value};
-use support::stack::{checkpoint, eid, insert, records, Stack, StackOptions, ORDERS_ARN};
+use support::stack::{batch, checkpoint, eid, insert, modify, pairs, records, Stack, StackOptions};
 
 const INVOKE: Duration = Duration::from_secs(30);
 
@@ -311,31 +311,6 @@ fn stack<T: Target>(name: &str, fake: &T, registry: bool) -> Stack {
     )
 }
 
-fn batch(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
-}
-
-/// A MODIFY of order `order` from `from` to `to`.
-fn modify(seq: &str, order: &str, from: &str, to: &str) -> Value {
-    json!({
-        "eventID": format!("ev-{seq}"),
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-central-1",
-        "eventSourceARN": ORDERS_ARN,
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1768464000,
-            "Keys": {"order_number": {"S": order}},
-            "OldImage": {"order_number": {"S": order}, "status": {"S": from}},
-            "NewImage": {"order_number": {"S": order}, "status": {"S": to}},
-            "SequenceNumber": seq,
-            "SizeBytes": 60,
-            "StreamViewType": "NEW_AND_OLD_IMAGES"
-        }
-    })
-}
-
 /// `(order, status)` of each delivered event, in arrival order.
 fn statuses<T: Target>(fake: &T) -> Vec<(String, String)> {
     fake.delivered()
@@ -346,12 +321,6 @@ fn statuses<T: Target>(fake: &T) -> Vec<(String, String)> {
                 body["data"]["status"].as_str().unwrap().to_owned(),
             )
         })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
 

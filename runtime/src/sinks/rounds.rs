@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::{Backoff, Delivery, PublishStats, RetryConfig};
+use super::{Backoff, Delivery, Outbound, PublishStats, RetryConfig};
 
 /// What became of one event of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,28 @@ pub enum BatchResult {
     /// The peer refused the credentials (401). The sink reads its token
     /// anew before it answers this; refused twice in a row, it is final.
     Unauthorized(String),
+}
+
+/// Parks, with the reason, each event `refusal` says the peer would refuse
+/// (it is never sent); returns the others, in order.
+pub fn park_refused(
+    events: &[Outbound<'_>],
+    deliveries: &mut [Option<Delivery>],
+    refusal: impl Fn(&Outbound<'_>) -> Option<String>,
+) -> Vec<usize> {
+    let mut sendable = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        match refusal(event) {
+            Some(reason) => {
+                deliveries[i] = Some(Delivery::Park {
+                    attempts: 0,
+                    reason,
+                })
+            }
+            None => sendable.push(i),
+        }
+    }
+    sendable
 }
 
 /// How one sink retries: the policy, the per-request timeout, and the words

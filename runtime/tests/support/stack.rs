@@ -330,3 +330,36 @@ pub fn insert(table: &str, seq: &str, order: &str, extra: Value) -> Value {
         }
     })
 }
+
+/// A stream event of these records.
+pub fn batch(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+/// A MODIFY of order `order` from `from` to `to`.
+pub fn modify(seq: &str, order: &str, from: &str, to: &str) -> Value {
+    json!({
+        "eventID": format!("ev-{seq}"),
+        "eventName": "MODIFY",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-central-1",
+        "eventSourceARN": ORDERS_ARN,
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1768464000,
+            "Keys": {"order_number": {"S": order}},
+            "OldImage": {"order_number": {"S": order}, "status": {"S": from}},
+            "NewImage": {"order_number": {"S": order}, "status": {"S": to}},
+            "SequenceNumber": seq,
+            "SizeBytes": 60,
+            "StreamViewType": "NEW_AND_OLD_IMAGES"
+        }
+    })
+}
+
+/// Owned pairs, to compare with what a sink got.
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}

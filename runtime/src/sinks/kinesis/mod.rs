@@ -34,7 +34,7 @@ pub use config::{
 };
 
 use super::aws_errors::within;
-use super::rounds::{cut, settle, BatchResult, Limits, Rounds};
+use super::rounds::{cut, park_refused, settle, BatchResult, Limits, Rounds};
 use super::{Delivery, Outbound, PublishStats, RetryConfig, Sink};
 
 /// Publishes to one Kinesis data stream with retries, in order per key.
@@ -70,18 +70,7 @@ impl KinesisSink {
         events: &[Outbound<'_>],
         deliveries: &mut [Option<Delivery>],
     ) -> Vec<Vec<usize>> {
-        let mut sendable = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            match self.refusal(event) {
-                Some(reason) => {
-                    deliveries[i] = Some(Delivery::Park {
-                        attempts: 0,
-                        reason,
-                    })
-                }
-                None => sendable.push(i),
-            }
-        }
+        let sendable = park_refused(events, deliveries, |event| self.refusal(event));
         let limits = Limits {
             max_events: MAX_RECORDS,
             max_bytes: self.config.batch_max_bytes,

@@ -29,7 +29,7 @@ pub use config::{RawSns, SnsConfig, DEFAULT_BATCH_MAX_BYTES, MAX_BATCH_MAX_BYTES
 
 use super::aws_errors::within;
 use super::eid::{identity, sha256_hex};
-use super::rounds::{cut, settle, BatchResult, Limits, Rounds};
+use super::rounds::{cut, park_refused, settle, BatchResult, Limits, Rounds};
 use super::{Delivery, Outbound, PublishStats, RetryConfig, Sink};
 
 /// The message attribute that carries the event type.
@@ -73,18 +73,7 @@ impl SnsSink {
         events: &[Outbound<'a>],
         deliveries: &mut [Option<Delivery>],
     ) -> Vec<Vec<usize>> {
-        let mut sendable = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            match self.refusal(event) {
-                Some(reason) => {
-                    deliveries[i] = Some(Delivery::Park {
-                        attempts: 0,
-                        reason,
-                    })
-                }
-                None => sendable.push(i),
-            }
-        }
+        let sendable = park_refused(events, deliveries, |event| self.refusal(event));
         let limits = Limits {
             max_events: MAX_ENTRIES,
             max_bytes: self.config.batch_max_bytes,
