@@ -10,7 +10,7 @@
 //! earlier ones are acknowledged, and once one is parked every later event
 //! of its key in the call is parked behind it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,11 @@ pub enum BatchResult {
     /// anew before it answers this; refused twice in a row, it is final.
     Unauthorized(String),
 }
+
+/// Requests of one publish call in flight at once (a request's own rounds
+/// stay sequential). With one per key, requests in flight together never
+/// share a key.
+pub const REQUESTS_IN_FLIGHT: usize = 8;
 
 /// Parks, with the reason, each event `refusal` says the peer would refuse
 /// (it is never sent); returns the others, in order.
@@ -120,8 +125,11 @@ impl Rounds {
         self.retry
     }
 
-    /// Sends every request of `requests` in turn (each one to its end before
-    /// the next starts), writing each event's outcome into `deliveries`.
+    /// Sends every request of `requests`, up to [`REQUESTS_IN_FLIGHT`] of
+    /// consecutive ones at once (each to its end before the next group
+    /// starts; with one per key, a group never holds a key twice, so a later
+    /// event of a key goes only once the earlier one is settled), writing
+    /// each event's outcome into `deliveries`.
     /// `send(items, timeout, round)` makes one request of `items` (indices
     /// into the caller's events) within `timeout`; `round` counts from 0 per
     /// request. `key(i)` is event `i`'s key, used with
@@ -135,9 +143,9 @@ impl Rounds {
         until: Instant,
         stats: &mut PublishStats,
         deliveries: &mut [Option<Delivery>],
-        mut send: S,
+        send: S,
     ) where
-        S: FnMut(Vec<usize>, Duration, u32) -> F,
+        S: Fn(Vec<usize>, Duration, u32) -> F,
         F: Future<Output = BatchResult>,
     {
         // Per key, its first parked event and why it was parked; events the
@@ -150,36 +158,71 @@ impl Rounds {
                 }
             }
         }
-        for request in requests {
-            let request: Vec<usize> = if self.one_per_key {
-                request
-                    .into_iter()
-                    .filter(|&i| match key(i).and_then(|k| parked_keys.get(k)) {
-                        Some((first, reason)) if *first < i => {
-                            deliveries[i] = Some(Delivery::Park {
-                                attempts: 0,
-                                reason: behind(reason),
-                            });
-                            false
-                        }
-                        _ => true,
-                    })
-                    .collect()
-            } else {
-                request
-            };
-            if request.is_empty() {
-                continue;
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            // The next requests that may be in flight together: at most
+            // REQUESTS_IN_FLIGHT, and with one per key, no key in two of them.
+            let mut group: Vec<Vec<usize>> = Vec::new();
+            let mut keys: HashSet<&'k str> = HashSet::new();
+            while let Some(next) = requests.peek() {
+                if group.len() == REQUESTS_IN_FLIGHT
+                    || (self.one_per_key
+                        && next
+                            .iter()
+                            .any(|&i| key(i).is_some_and(|k| keys.contains(k))))
+                {
+                    break;
+                }
+                let request = requests.next().expect("peeked");
+                let request: Vec<usize> = if self.one_per_key {
+                    keys.extend(request.iter().filter_map(|&i| key(i)));
+                    request
+                        .into_iter()
+                        .filter(|&i| match key(i).and_then(|k| parked_keys.get(k)) {
+                            Some((first, reason)) if *first < i => {
+                                deliveries[i] = Some(Delivery::Park {
+                                    attempts: 0,
+                                    reason: behind(reason),
+                                });
+                                false
+                            }
+                            _ => true,
+                        })
+                        .collect()
+                } else {
+                    request
+                };
+                if !request.is_empty() {
+                    group.push(request);
+                }
             }
-            self.request(&request, until, stats, deliveries, &mut send)
-                .await;
-            if self.one_per_key {
-                for &i in &request {
-                    if let (Some(k), Some(Delivery::Park { reason, .. })) = (key(i), &deliveries[i])
-                    {
-                        let first = parked_keys.entry(k).or_insert_with(|| (i, reason.clone()));
-                        if i < first.0 {
-                            *first = (i, reason.clone());
+            let count = deliveries.len();
+            let answers = futures_util::future::join_all(group.iter().map(|request| {
+                let send = &send;
+                async move {
+                    let mut outcomes: Vec<Option<Delivery>> = vec![None; count];
+                    let mut sent = PublishStats::default();
+                    self.request(request, until, &mut sent, &mut outcomes, send)
+                        .await;
+                    (outcomes, sent)
+                }
+            }))
+            .await;
+            for (request, (outcomes, sent)) in group.iter().zip(answers) {
+                stats.attempts += sent.attempts;
+                stats.latencies.extend(sent.latencies);
+                for &i in request {
+                    deliveries[i] = outcomes[i].clone();
+                }
+                if self.one_per_key {
+                    for &i in request {
+                        if let (Some(k), Some(Delivery::Park { reason, .. })) =
+                            (key(i), &deliveries[i])
+                        {
+                            let first = parked_keys.entry(k).or_insert_with(|| (i, reason.clone()));
+                            if i < first.0 {
+                                *first = (i, reason.clone());
+                            }
                         }
                     }
                 }
@@ -195,9 +238,9 @@ impl Rounds {
         until: Instant,
         stats: &mut PublishStats,
         deliveries: &mut [Option<Delivery>],
-        send: &mut S,
+        send: &S,
     ) where
-        S: FnMut(Vec<usize>, Duration, u32) -> F,
+        S: Fn(Vec<usize>, Duration, u32) -> F,
         F: Future<Output = BatchResult>,
     {
         let peer = &self.peer;
@@ -524,6 +567,76 @@ mod tests {
             )
             .await;
         (settle(deliveries), stats)
+    }
+
+    /// Runs `requests` against a peer that takes 20 ms per request; returns
+    /// the most requests it had in flight at once. Fails if two requests in
+    /// flight together hold one key.
+    async fn in_flight(rounds: &Rounds, requests: Vec<Vec<usize>>, keys: &[&str]) -> usize {
+        let active: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let mut stats = PublishStats::default();
+        let mut deliveries = vec![None; keys.len()];
+        rounds
+            .run(
+                requests,
+                |i| Some(keys[i]),
+                far(),
+                &mut stats,
+                &mut deliveries,
+                |items, _, _| {
+                    let (active, most) = (&active, &most);
+                    async move {
+                        {
+                            let mut now = active.lock().unwrap();
+                            for &i in &items {
+                                assert!(
+                                    !now.iter().any(|&j| keys[j] == keys[i]),
+                                    "key {} in two requests at once",
+                                    keys[i]
+                                );
+                            }
+                            now.extend(&items);
+                            let requests = now.len() / items.len().max(1);
+                            most.fetch_max(requests, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        active.lock().unwrap().retain(|j| !items.contains(j));
+                        BatchResult::Items(vec![ItemStatus::Submitted; items.len()])
+                    }
+                },
+            )
+            .await;
+        assert!(settle(deliveries).iter().all(|d| *d == Delivery::Published));
+        most.into_inner()
+    }
+
+    #[tokio::test]
+    async fn requests_go_out_together_up_to_the_limit() {
+        let keys: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let requests: Vec<Vec<usize>> = (0..20).map(|i| vec![i]).collect();
+        let rounds = Rounds::new(retry(3), Duration::from_secs(1), "the peer");
+        assert_eq!(
+            in_flight(&rounds, requests, &keys).await,
+            REQUESTS_IN_FLIGHT
+        );
+    }
+
+    #[tokio::test]
+    async fn with_one_per_key_requests_in_flight_together_share_no_key() {
+        let keys = ["a", "b", "c", "d", "a", "e", "a", "b"];
+        let key = |i: usize| Some(keys[i]);
+        let items: Vec<usize> = (0..keys.len()).collect();
+        let limits = Limits {
+            max_events: 1,
+            max_bytes: 100,
+        };
+        let requests = cut(&items, limits, |_| 1, Some(&key));
+        let rounds = Rounds::new(retry(3), Duration::from_secs(1), "the peer").one_per_key(true);
+        // Each key's first event together (a, b, c, d, e); then a and b;
+        // then a.
+        assert_eq!(in_flight(&rounds, requests, &keys).await, 5);
     }
 
     fn failed(retriable: bool) -> ItemStatus {
