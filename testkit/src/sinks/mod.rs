@@ -466,6 +466,10 @@ impl<E: Clone + Send + 'static> Core<E> {
         self.shared.state().accepted.clone()
     }
 
+    pub(crate) fn accepted_count(&self) -> usize {
+        self.shared.state().accepted.len()
+    }
+
     pub(crate) fn requests(&self) -> Vec<RequestLog<E>> {
         self.shared.state().requests.clone()
     }
@@ -553,6 +557,11 @@ macro_rules! common_methods {
         /// What was accepted, in arrival order.
         pub fn accepted(&self) -> Vec<$entry> {
             self.core.accepted()
+        }
+
+        /// How many entries were accepted (no copy of them).
+        pub fn accepted_count(&self) -> usize {
+            self.core.accepted_count()
         }
 
         /// Every request, in arrival order.
