@@ -81,7 +81,7 @@ impl SinkConfig {
         &self,
         name: &str,
         retry: RetryConfig,
-        aws: &aws_config::SdkConfig,
+        aws: &crate::aws::SdkConfig,
     ) -> Result<Box<dyn Sink>, reqwest::Error> {
         Ok(match self {
             SinkConfig::Nakadi(c) => Box::new(NakadiSink::new(c, retry)?.named(name)),
