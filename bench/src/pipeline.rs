@@ -165,6 +165,22 @@ fn sink_under_test(
 ) -> anyhow::Result<SinkUnderTest> {
     use relay_testkit::{FakeCloudEvents, FakeEventBridge, FakeKinesis, FakeSns};
     use std::rc::Rc;
+    // A testkit fake as the sink under test: counted and cleared per invocation.
+    macro_rules! faked {
+        ($fake:expr, $section:expr, $env:expr) => {{
+            let fake = Rc::new($fake);
+            let (counted, cleared) = (fake.clone(), fake.clone());
+            let section: String = $section;
+            SinkUnderTest {
+                kind,
+                section: format!("{section}\nrequest_timeout_ms = 10000"),
+                env: $env,
+                taken: Box::new(move || counted.accepted_count()),
+                clear: Box::new(move || cleared.clear_logs()),
+                _fake: Box::new(fake),
+            }
+        }};
+    }
     Ok(match kind {
         "nakadi" => {
             let bus = runtime.block_on(DevBus::start(DevBusOptions::default()))?;
@@ -184,57 +200,37 @@ fn sink_under_test(
             }
         }
         "eventbridge" => {
-            let fake = Rc::new(FakeEventBridge::start());
-            let (a, b) = (fake.clone(), fake.clone());
-            SinkUnderTest {
-                kind,
-                section: "kind = \"eventbridge\"\nsource = \"bench\"\nrequest_timeout_ms = 10000"
-                    .into(),
-                env: Some(("AWS_ENDPOINT_URL_EVENTBRIDGE", fake.url())),
-                taken: Box::new(move || a.accepted_count()),
-                clear: Box::new(move || b.clear_logs()),
-                _fake: Box::new(fake),
-            }
+            let fake = FakeEventBridge::start();
+            let env = ("AWS_ENDPOINT_URL_EVENTBRIDGE", fake.url());
+            faked!(
+                fake,
+                "kind = \"eventbridge\"\nsource = \"bench\"".into(),
+                Some(env)
+            )
         }
         "kinesis" => {
-            let fake = Rc::new(FakeKinesis::with_shards(4));
-            let (a, b) = (fake.clone(), fake.clone());
-            SinkUnderTest {
-                kind,
-                section: "kind = \"kinesis\"\nstream_name = \"bench\"\nrequest_timeout_ms = 10000"
-                    .into(),
-                env: Some(("AWS_ENDPOINT_URL_KINESIS", fake.url())),
-                taken: Box::new(move || a.accepted_count()),
-                clear: Box::new(move || b.clear_logs()),
-                _fake: Box::new(fake),
-            }
+            let fake = FakeKinesis::with_shards(4);
+            let env = ("AWS_ENDPOINT_URL_KINESIS", fake.url());
+            faked!(
+                fake,
+                "kind = \"kinesis\"\nstream_name = \"bench\"".into(),
+                Some(env)
+            )
         }
         "sns" => {
-            let fake = Rc::new(FakeSns::start());
-            let (a, b) = (fake.clone(), fake.clone());
-            SinkUnderTest {
-                kind,
-                section: "kind = \"sns\"\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:bench.fifo\"\nrequest_timeout_ms = 10000".into(),
-                env: Some(("AWS_ENDPOINT_URL_SNS", fake.url())),
-                taken: Box::new(move || a.accepted_count()),
-                clear: Box::new(move || b.clear_logs()),
-                _fake: Box::new(fake),
-            }
+            let fake = FakeSns::start();
+            let env = ("AWS_ENDPOINT_URL_SNS", fake.url());
+            let section =
+                "kind = \"sns\"\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:bench.fifo\"";
+            faked!(fake, section.into(), Some(env))
         }
         "http" => {
-            let fake = Rc::new(FakeCloudEvents::start());
-            let (a, b) = (fake.clone(), fake.clone());
-            SinkUnderTest {
-                kind,
-                section: format!(
-                    "kind = \"http\"\nurl = \"{}/events\"\nsource = \"/bench\"\nrequest_timeout_ms = 10000",
-                    fake.url()
-                ),
-                env: None,
-                taken: Box::new(move || a.accepted_count()),
-                clear: Box::new(move || b.clear_logs()),
-                _fake: Box::new(fake),
-            }
+            let fake = FakeCloudEvents::start();
+            let section = format!(
+                "kind = \"http\"\nurl = \"{}/events\"\nsource = \"/bench\"",
+                fake.url()
+            );
+            faked!(fake, section, None)
         }
         other => anyhow::bail!(
             "--sinks {other}: not a sink kind (nakadi, eventbridge, kinesis, sns, http, or all)"
