@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -204,4 +205,37 @@ pub fn validate_table_sinks(
         }
     }
     Ok(names)
+}
+
+/// A sink's `request_timeout_ms` (default 5,000), which must be above zero.
+pub(crate) fn request_timeout(field: String, ms: Option<u64>) -> Result<Duration, Invalid> {
+    match ms.unwrap_or(5_000) {
+        0 => Err(Invalid::new(
+            field,
+            "must be above zero",
+            "request_timeout_ms = 5000",
+        )),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// A sink's byte limit (`default` when unset), between 1 and `max`, the
+/// service's own limit.
+pub(crate) fn byte_limit(
+    field: String,
+    value: Option<usize>,
+    default: usize,
+    max: usize,
+    service: &str,
+    example: &'static str,
+) -> Result<usize, Invalid> {
+    let value = value.unwrap_or(default);
+    if value == 0 || value > max {
+        return Err(Invalid::new(
+            field,
+            format!("must be between 1 and {max} ({service}'s limit)"),
+            example,
+        ));
+    }
+    Ok(value)
 }

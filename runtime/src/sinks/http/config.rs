@@ -144,19 +144,15 @@ impl RawHttp {
             source,
             headers,
             token_file: self.token_file,
-            request_timeout: Duration::from_millis(self.request_timeout_ms.unwrap_or(5_000)),
+            request_timeout: crate::sinks::config::request_timeout(
+                field("request_timeout_ms"),
+                self.request_timeout_ms,
+            )?,
             batch_max_events: self.batch_max_events.unwrap_or(100),
             batch_max_bytes: self.batch_max_bytes.unwrap_or(1 << 20),
             max_event_bytes: self.max_event_bytes.unwrap_or(1 << 20),
             section: section.to_owned(),
         };
-        if config.request_timeout.is_zero() {
-            return Err(Invalid::new(
-                field("request_timeout_ms"),
-                "must be above zero",
-                "request_timeout_ms = 5000",
-            ));
-        }
         if config.batch_max_events == 0 || config.batch_max_bytes == 0 {
             return Err(Invalid::new(
                 field("batch_max_events"),

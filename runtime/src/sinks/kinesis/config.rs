@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sinks::config::{byte_limit, request_timeout};
 use crate::validate::Invalid;
 
 /// Most records in one `PutRecords` request: 500 (Kinesis API Reference,
@@ -102,30 +103,24 @@ impl RawKinesis {
             }
             (None, Some(arn)) => Stream::Arn(arn),
         };
-        let request_timeout = Duration::from_millis(self.request_timeout_ms.unwrap_or(5_000));
-        if request_timeout.is_zero() {
-            return Err(Invalid::new(
-                field("request_timeout_ms"),
-                "must be above zero",
-                "request_timeout_ms = 5000",
-            ));
-        }
-        let max_record_bytes = self.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
-        if max_record_bytes == 0 || max_record_bytes > MAX_BYTES {
-            return Err(Invalid::new(
-                field("max_record_bytes"),
-                format!("must be between 1 and {MAX_BYTES} (Kinesis's limit)"),
-                "max_record_bytes = 1048576",
-            ));
-        }
-        let batch_max_bytes = self.batch_max_bytes.unwrap_or(DEFAULT_BATCH_MAX_BYTES);
-        if batch_max_bytes == 0 || batch_max_bytes > MAX_BYTES {
-            return Err(Invalid::new(
-                field("batch_max_bytes"),
-                format!("must be between 1 and {MAX_BYTES} (Kinesis's limit)"),
-                "batch_max_bytes = 5242880",
-            ));
-        }
+        let request_timeout =
+            request_timeout(field("request_timeout_ms"), self.request_timeout_ms)?;
+        let max_record_bytes = byte_limit(
+            field("max_record_bytes"),
+            self.max_record_bytes,
+            DEFAULT_MAX_RECORD_BYTES,
+            MAX_BYTES,
+            "Kinesis",
+            "max_record_bytes = 1048576",
+        )?;
+        let batch_max_bytes = byte_limit(
+            field("batch_max_bytes"),
+            self.batch_max_bytes,
+            DEFAULT_BATCH_MAX_BYTES,
+            MAX_BYTES,
+            "Kinesis",
+            "batch_max_bytes = 5242880",
+        )?;
         Ok(KinesisConfig {
             stream,
             request_timeout,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sinks::config::{byte_limit, request_timeout};
 use crate::validate::Invalid;
 
 /// Most messages in one `PublishBatch` request: 10 (SNS API Reference,
@@ -64,22 +65,16 @@ impl RawSns {
                 TOPIC_EXAMPLE,
             ));
         }
-        let request_timeout = Duration::from_millis(self.request_timeout_ms.unwrap_or(5_000));
-        if request_timeout.is_zero() {
-            return Err(Invalid::new(
-                field("request_timeout_ms"),
-                "must be above zero",
-                "request_timeout_ms = 5000",
-            ));
-        }
-        let batch_max_bytes = self.batch_max_bytes.unwrap_or(DEFAULT_BATCH_MAX_BYTES);
-        if batch_max_bytes == 0 || batch_max_bytes > MAX_BATCH_MAX_BYTES {
-            return Err(Invalid::new(
-                field("batch_max_bytes"),
-                format!("must be between 1 and {MAX_BATCH_MAX_BYTES} (SNS's limit)"),
-                "batch_max_bytes = 262144",
-            ));
-        }
+        let request_timeout =
+            request_timeout(field("request_timeout_ms"), self.request_timeout_ms)?;
+        let batch_max_bytes = byte_limit(
+            field("batch_max_bytes"),
+            self.batch_max_bytes,
+            DEFAULT_BATCH_MAX_BYTES,
+            MAX_BATCH_MAX_BYTES,
+            "SNS",
+            "batch_max_bytes = 262144",
+        )?;
         Ok(SnsConfig {
             fifo: topic_arn.ends_with(".fifo"),
             topic_arn,
