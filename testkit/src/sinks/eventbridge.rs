@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use super::server::Response;
-use super::{json_error, Core, EntryFailure, Handled, Keyed, Plan};
+use super::{json_error, json_operation, Core, EntryFailure, Handled, Keyed, Plan};
 use crate::nakadi::Request;
 
 const TARGET: &str = "AWSEvents.PutEvents";
@@ -199,20 +199,9 @@ fn put_events(
             entries,
         )
     };
-    if target != TARGET || request.method != "POST" {
-        let message = format!("operation {target:?} is not supported by FakeEventBridge");
-        return refuse(400, "UnknownOperationException", &message, Vec::new());
-    }
-    let body: Value = match serde_json::from_slice(&request.body) {
-        Ok(body @ Value::Object(_)) => body,
-        _ => {
-            return refuse(
-                400,
-                "SerializationException",
-                "the body is no JSON object",
-                Vec::new(),
-            )
-        }
+    let body = match json_operation(request, TARGET, "FakeEventBridge") {
+        Ok(body) => body,
+        Err(refused) => return *refused,
     };
     let raw: Vec<Value> = body
         .get("Entries")

@@ -38,7 +38,7 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
 use super::server::Response;
-use super::{json_error, Core, EntryFailure, Handled, Keyed, Plan};
+use super::{json_error, json_operation, Core, EntryFailure, Handled, Keyed, Plan};
 use crate::nakadi::Request;
 
 const TARGET: &str = "Kinesis_20131202.PutRecords";
@@ -186,20 +186,9 @@ fn put_records(
             entries,
         )
     };
-    if target != TARGET || request.method != "POST" {
-        let message = format!("operation {target:?} is not supported by FakeKinesis");
-        return refuse(400, "UnknownOperationException", &message, Vec::new());
-    }
-    let body: Value = match serde_json::from_slice(&request.body) {
-        Ok(body @ Value::Object(_)) => body,
-        _ => {
-            return refuse(
-                400,
-                "SerializationException",
-                "the body is no JSON object",
-                Vec::new(),
-            )
-        }
+    let body = match json_operation(request, TARGET, "FakeKinesis") {
+        Ok(body) => body,
+        Err(refused) => return *refused,
     };
     let stream = body
         .get("StreamName")

@@ -592,6 +592,36 @@ pub(crate) fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The JSON object body of an awsJson1_1 `POST` of `operation` (its
+/// `X-Amz-Target`); otherwise the answer the service gives a request it
+/// cannot take: `UnknownOperationException` or `SerializationException`.
+pub(crate) fn json_operation<E>(
+    request: &Request,
+    operation: &str,
+    fake: &str,
+) -> Result<serde_json::Value, Box<Handled<E>>> {
+    let target = request.header("X-Amz-Target").unwrap_or_default();
+    let refuse = |code: &str, message: &str| {
+        Box::new(Handled::refused(
+            &target,
+            json_error(400, code, message),
+            Some(code),
+            Vec::new(),
+        ))
+    };
+    if target != operation || request.method != "POST" {
+        let message = format!("operation {target:?} is not supported by {fake}");
+        return Err(refuse("UnknownOperationException", &message));
+    }
+    match serde_json::from_slice(&request.body) {
+        Ok(body @ serde_json::Value::Object(_)) => Ok(body),
+        _ => Err(refuse(
+            "SerializationException",
+            "the body is no JSON object",
+        )),
+    }
+}
+
 /// An awsJson1_1 error answer: `{"__type": code, "message": ...}`, as the
 /// SDK parses it (`code()`, `message()`).
 pub(crate) fn json_error(status: u16, code: &str, message: &str) -> Response {
