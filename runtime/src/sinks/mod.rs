@@ -128,3 +128,15 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The HTTP client of the sinks that speak HTTP themselves (Nakadi,
+/// CloudEvents): rustls, no proxies from the environment, and redirects
+/// never followed (reqwest would re-send the POST as a GET without a body,
+/// and a 200 to that is no acknowledgement).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+}

@@ -23,13 +23,7 @@ pub struct HttpClient {
 impl HttpClient {
     /// Builds the client (rustls, no proxies from the environment).
     pub fn new(config: &HttpConfig) -> Result<Self, reqwest::Error> {
-        // Never follow redirects: reqwest would re-send the POST as a GET
-        // without a body, and a 200 to that is no acknowledgement.
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()?;
+        let http = crate::sinks::http_client()?;
         Ok(HttpClient {
             http,
             url: config.url.clone(),
