@@ -328,27 +328,7 @@ impl Moto {
     /// received twice. The messages stay in the queue (not deleted). Each
     /// receive counts towards a redrive policy's `maxReceiveCount`.
     pub fn receive_messages(&self, url: &str) -> Vec<Message> {
-        let mut all = Vec::new();
-        loop {
-            let output = self
-                .block_on(
-                    self.client
-                        .receive_message()
-                        .queue_url(url)
-                        .max_number_of_messages(10)
-                        .visibility_timeout(DRAIN_VISIBILITY_SECS)
-                        .wait_time_seconds(0)
-                        .message_system_attribute_names(MessageSystemAttributeName::All)
-                        .message_attribute_names("All")
-                        .send(),
-                )
-                .unwrap_or_else(|e| panic!("Moto: receive from {url}: {e:?}"));
-            let batch = output.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return all;
-            }
-            all.extend(batch);
-        }
+        receive_visible(&self.client, &self.runtime, url)
     }
 
     /// The bodies of every visible message, as [`Moto::receive_messages`]
@@ -466,4 +446,35 @@ fn parse_all(bodies: Vec<String>) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("Moto: a message body is not JSON ({e}): {b}"))
         })
         .collect()
+}
+
+/// Receives every visible message of `url` with `client` on `runtime` (10 at
+/// a time until a receive comes back empty), hiding each for
+/// [`DRAIN_VISIBILITY_SECS`]; nothing is deleted.
+pub(crate) fn receive_visible(
+    client: &aws_sdk_sqs::Client,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+) -> Vec<Message> {
+    let mut all = Vec::new();
+    loop {
+        let output = runtime
+            .block_on(
+                client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(DRAIN_VISIBILITY_SECS)
+                    .wait_time_seconds(0)
+                    .message_system_attribute_names(MessageSystemAttributeName::All)
+                    .message_attribute_names("All")
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("Moto: receive from {url}: {e:?}"));
+        let batch = output.messages.unwrap_or_default();
+        if batch.is_empty() {
+            return all;
+        }
+        all.extend(batch);
+    }
 }

@@ -16,10 +16,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use serde_json::Value;
 
-use crate::moto::{Moto, DRAIN_VISIBILITY_SECS};
+use crate::moto::Moto;
 
 fn runtime(what: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -87,27 +87,7 @@ impl Queues {
 
     /// Every visible message, hidden afterwards (not deleted).
     fn receive(&self, rt: &tokio::runtime::Runtime, url: &str) -> Vec<Message> {
-        let mut all = Vec::new();
-        loop {
-            let output = rt
-                .block_on(
-                    self.client
-                        .receive_message()
-                        .queue_url(url)
-                        .max_number_of_messages(10)
-                        .visibility_timeout(DRAIN_VISIBILITY_SECS)
-                        .wait_time_seconds(0)
-                        .message_system_attribute_names(MessageSystemAttributeName::All)
-                        .message_attribute_names("All")
-                        .send(),
-                )
-                .unwrap_or_else(|e| panic!("receive from {url}: {e:?}"));
-            let batch = output.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return all;
-            }
-            all.extend(batch);
-        }
+        crate::moto::receive_visible(&self.client, rt, url)
     }
 }
 
