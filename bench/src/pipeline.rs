@@ -48,22 +48,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let latencies = runtime.block_on(async {
         let mut relay = relay::sources::start(&config).await?;
-        let mut latencies = Vec::new();
-        let mut events = 0;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs_f64(args.seconds) || latencies.len() < 5 {
-            let t = Instant::now();
-            let outcome = relay
-                .handle(&batch, Instant::now() + Duration::from_secs(60), "bench")
-                .await?;
-            latencies.push(t.elapsed());
-            anyhow::ensure!(
-                outcome.response.batch_item_failures.is_empty() && outcome.stats.events_parked == 0,
-                "the bench sink refused events: {:?}",
-                outcome.stats
-            );
-            events = outcome.stats.events_published;
-        }
+        let (latencies, events) =
+            invocations(&mut relay, &batch, args.seconds, "the bench sink", |_| {
+                Ok(())
+            })
+            .await?;
         // Lambda's largest batch: 10,000 records in 6 MB.
         let (largest, largest_bytes) = largest_batch();
         let mut largest_times = Vec::new();
@@ -175,7 +164,7 @@ fn sink_under_test(
                 kind,
                 section: format!("{section}\nrequest_timeout_ms = 10000"),
                 env: $env,
-                taken: Box::new(move || counted.accepted_count()),
+                taken: Box::new(move || counted.acknowledged_count()),
                 clear: Box::new(move || cleared.clear_logs()),
                 _fake: Box::new(fake),
             }
@@ -284,31 +273,20 @@ pub fn run_sinks(args: &BenchArgs) -> anyhow::Result<()> {
         }
         let (mut latencies, events) = runtime.block_on(async {
             let mut relay = relay::sources::start(&config).await?;
-            let mut latencies = Vec::new();
-            let mut events = 0;
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs_f64(args.seconds) || latencies.len() < 5 {
-                let t = Instant::now();
-                let outcome = relay
-                    .handle(&batch, Instant::now() + Duration::from_secs(60), "bench")
-                    .await?;
-                latencies.push(t.elapsed());
+            let what = format!("the {kind} fake");
+            invocations(&mut relay, &batch, args.seconds, &what, |events| {
+                // The fake keeps what it took: checked and forgotten after
+                // each invocation, so its logs do not grow through the run.
+                let taken = (sink.taken)();
+                (sink.clear)();
                 anyhow::ensure!(
-                    outcome.response.batch_item_failures.is_empty()
-                        && outcome.stats.events_parked == 0,
-                    "the {kind} fake refused events: {:?}",
-                    outcome.stats
+                    taken == events,
+                    "the {kind} fake took {taken} events of an invocation that published {events}"
                 );
-                events = outcome.stats.events_published;
-            }
-            anyhow::Ok((latencies, events))
+                Ok(())
+            })
+            .await
         })?;
-        let taken = (sink.taken)();
-        (sink.clear)();
-        anyhow::ensure!(
-            taken >= events,
-            "the {kind} fake took {taken} events, fewer than one invocation's {events}"
-        );
         let median = median_of(&mut latencies);
         let rate = events as f64 / median.as_secs_f64();
         let ratio = match reference {
@@ -328,6 +306,37 @@ pub fn run_sinks(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// Invokes `relay` with `batch` for `seconds` (at least 5 times), each
+/// invocation answered in full by the sink (`sink` names it in errors) and
+/// then checked with `after(events published)`; returns the latencies and
+/// the events one invocation publishes.
+async fn invocations(
+    relay: &mut relay::pipeline::Relay,
+    batch: &serde_json::value::RawValue,
+    seconds: f64,
+    sink: &str,
+    mut after: impl FnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let mut latencies = Vec::new();
+    let mut events = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs_f64(seconds) || latencies.len() < 5 {
+        let t = Instant::now();
+        let outcome = relay
+            .handle(batch, Instant::now() + Duration::from_secs(60), "bench")
+            .await?;
+        latencies.push(t.elapsed());
+        anyhow::ensure!(
+            outcome.response.batch_item_failures.is_empty() && outcome.stats.events_parked == 0,
+            "{sink} refused events: {:?}",
+            outcome.stats
+        );
+        events = outcome.stats.events_published;
+        after(events)?;
+    }
+    Ok((latencies, events))
 }
 
 /// What the registry costs an invocation when nothing is parked.

@@ -466,8 +466,14 @@ impl<E: Clone + Send + 'static> Core<E> {
         self.shared.state().accepted.clone()
     }
 
-    pub(crate) fn accepted_count(&self) -> usize {
-        self.shared.state().accepted.len()
+    pub(crate) fn acknowledged_count(&self) -> usize {
+        self.shared
+            .state()
+            .requests
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .map(|r| r.entries.len() - r.failed)
+            .sum()
     }
 
     pub(crate) fn requests(&self) -> Vec<RequestLog<E>> {
@@ -559,9 +565,11 @@ macro_rules! common_methods {
             self.core.accepted()
         }
 
-        /// How many entries were accepted (no copy of them).
-        pub fn accepted_count(&self) -> usize {
-            self.core.accepted_count()
+        /// How many entries the answers acknowledged, counted from the
+        /// request log without copying it: the accepted ones and, on FIFO
+        /// topics, duplicates answered as delivered before.
+        pub fn acknowledged_count(&self) -> usize {
+            self.core.acknowledged_count()
         }
 
         /// Every request, in arrival order.
