@@ -33,6 +33,7 @@ mod error;
 mod event;
 mod patch;
 mod record;
+mod scan;
 pub mod testing;
 
 pub use error::TransformError;

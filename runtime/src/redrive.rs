@@ -677,9 +677,7 @@ impl Relay {
             .record
             .as_ref()
             .ok_or("the parked record has no raw record")?;
-        let value: serde_json::Value =
-            serde_json::from_str(raw.get()).map_err(|e| format!("raw record is not JSON: {e}"))?;
-        let record = relay_record::dynamodb::parse_record(&value)
+        let record = relay_record::dynamodb::parse_record_text(raw.get())
             .map_err(|e| format!("cannot decode the record: {e}"))?;
         let route = self
             .routes

@@ -15,7 +15,9 @@
 //! 2. `stream_record.rs`, a stream record's fields ([`parse_record`]): event
 //!    name, ARN and table ([`table_from_arn`]), event id, sequence number
 //!    ([`sequence_number`]), keys, images, TTL delete; `time.rs` reads its
-//!    creation time;
+//!    creation time; `text.rs` decodes the same straight from a record's
+//!    text in one pass ([`parse_record_text`]), which is what the relay
+//!    runs, and leaves anything unusual (and every error) to the tree path;
 //! 3. `value.rs`, attribute values to plain JSON text ([`decode_item`],
 //!    [`decode_value`]), with `number.rs` for the exact digits of numbers;
 //! 4. `write.rs` ([`av`]), the other way round: attribute values for tools
@@ -64,10 +66,12 @@ mod batch;
 mod error;
 mod number;
 mod stream_record;
+mod text;
 mod time;
 mod value;
 
 pub use batch::{not_json, parse_records, split_raw_records, split_records};
 pub use error::{json_kind, DecodeError, InputError, RecordError};
 pub use stream_record::{parse_record, sequence_number, table_from_arn};
+pub use text::{decode_record_text, parse_record_text};
 pub use value::{decode_item, decode_value};

@@ -98,11 +98,8 @@ pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
             reason,
         })?;
 
-    let ttl_delete = operation == Operation::Remove
-        && present(rec, "userIdentity").is_some_and(|id| {
-            id.get("type").and_then(Value::as_str) == Some("Service")
-                && id.get("principalId").and_then(Value::as_str) == Some("dynamodb.amazonaws.com")
-        });
+    let ttl_delete =
+        operation == Operation::Remove && present(rec, "userIdentity").is_some_and(is_ttl_delete);
 
     Ok(Record {
         table: table.to_owned(),
@@ -116,6 +113,13 @@ pub fn parse_record(raw: &Value) -> Result<Record, DecodeError> {
         approximate_creation_time_ms,
         ttl_delete,
     })
+}
+
+/// Whether a REMOVE's `userIdentity` says DynamoDB's TTL process deleted
+/// the item.
+pub(super) fn is_ttl_delete(id: &Value) -> bool {
+    id.get("type").and_then(Value::as_str) == Some("Service")
+        && id.get("principalId").and_then(Value::as_str) == Some("dynamodb.amazonaws.com")
 }
 
 /// A field that is present and not `null`.

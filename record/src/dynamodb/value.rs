@@ -265,7 +265,7 @@ fn expect_array<'v>(
 
 /// Appends a DynamoDB number's text as an exact JSON number (see the
 /// `dynamodb` module docs for the normalization of forms JSON forbids).
-fn number(text: &str, out: &mut String) -> Result<(), String> {
+pub(super) fn number(text: &str, out: &mut String) -> Result<(), String> {
     let decimal =
         Decimal::parse(text).ok_or_else(|| format!("{text:?} is not a DynamoDB number"))?;
     decimal.write_json(out);
@@ -275,7 +275,7 @@ fn number(text: &str, out: &mut String) -> Result<(), String> {
 /// Standard base64 with padding: length a multiple of 4, alphabet
 /// `A–Z a–z 0–9 + /`, at most two `=` at the end. Appends the text as a JSON
 /// string, unchanged.
-fn binary(text: &str, out: &mut String) -> Result<(), String> {
+pub(super) fn binary(text: &str, out: &mut String) -> Result<(), String> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(4) {
         return Err(format!(

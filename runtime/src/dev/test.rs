@@ -217,6 +217,9 @@ fn map_in_parallel(instance: &mut TransformInstance, raws: &[&RawValue]) -> Vec<
     let mut runs = raws.chunks(chunk).enumerate();
     let own = runs.next().unwrap_or((0, &[]));
     let answer = |instance: &mut TransformInstance, index: usize, raw: &RawValue| {
+        if let Some(record) = relay_record::dynamodb::decode_record_text(raw.get()) {
+            return Answer::Mapped(record.sequence_number.clone(), instance.transform(&record));
+        }
         let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
             return Answer::NotJson;
         };

@@ -1,7 +1,7 @@
 //! Intake: split a Lambda DynamoDB Streams event into records, each parsed on
 //! its own so one bad record never fails the batch.
 
-use relay_record::dynamodb::{parse_record, DecodeError};
+use relay_record::dynamodb::{decode_record_text, parse_record, DecodeError};
 use relay_record::Record;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -87,9 +87,19 @@ pub fn split_on(event: &RawValue, threads: usize) -> Result<Vec<Incoming>, NotAS
     }))
 }
 
-/// Parses and decodes one record, taking its sequence number and item
-/// best-effort when it does not decode.
+/// Decodes one record straight from its text; one that does not decode so
+/// is parsed as a tree, for its error and its sequence number and item,
+/// taken best-effort.
 fn decode((index, raw): (usize, Box<RawValue>)) -> Incoming {
+    if let Some(record) = decode_record_text(raw.get()) {
+        return Incoming {
+            index,
+            sequence_number: Some(record.sequence_number.clone()),
+            item: Some(item_of(&record.table, &record.keys)),
+            raw,
+            decoded: Ok(record),
+        };
+    }
     let (sequence_number, item, decoded) = match serde_json::from_str::<Value>(raw.get()) {
         Ok(value) => {
             let decoded = parse_record(&value);

@@ -1,0 +1,252 @@
+//! A stream record decoded straight from its JSON text: one pass over the
+//! text, writing the images' plain JSON as it goes, with no tree of values.
+//!
+//! It gives exactly what [`parse_record`] gives on the parsed text. Whatever
+//! it does not accept at once (an error of any kind, a duplicate key,
+//! nesting near serde_json's limit, an unknown shape) sends the record down
+//! the tree path instead, which then gives the answer and its error message:
+//! the fast path never decides an error itself.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::stream_record::{is_ttl_delete, table_from_arn};
+use super::time::creation_time_ms;
+use super::value::{binary, number, parse_decoded};
+use super::{parse_record, DecodeError};
+use crate::patch::push_json_string;
+use crate::scan::Scan;
+use crate::{Image, Operation, Record};
+
+/// Parses one stream record from its JSON text: the same [`Record`] (or
+/// the same error) as [`parse_record`] on the parsed text, several times
+/// faster for records it takes in one pass, which is any well-formed one.
+///
+/// A text that is not JSON gives a [`DecodeError::BadField`] for the field
+/// `record`, with serde_json's message.
+pub fn parse_record_text(text: &str) -> Result<Record, DecodeError> {
+    if let Some(record) = decode_record_text(text) {
+        return Ok(record);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => parse_record(&value),
+        Err(e) => Err(DecodeError::BadField {
+            field: "record",
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The one-pass decoder alone: `Some` exactly when [`parse_record`] on the
+/// parsed text would give `Ok` with this record, `None` when the record
+/// needs the tree path (for its error, or for a shape it does not take).
+pub fn decode_record_text(text: &str) -> Option<Record> {
+    let mut scan = Scan::new(text);
+    let record = record(&mut scan)?;
+    scan.at_end().then_some(record)
+}
+
+/// A field met once: seen twice, serde_json would keep the last one, so
+/// the fast path leaves such records to it.
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+fn record(scan: &mut Scan<'_>) -> Option<Record> {
+    let (mut arn, mut name, mut id, mut ddb, mut user) = (None, None, None, None, None);
+    scan.open(b'{')?;
+    if !scan.empty(b'}') {
+        loop {
+            match &*scan.key()? {
+                "eventSourceARN" => once(&mut arn, scan.string()?)?,
+                "eventName" => once(&mut name, scan.string()?)?,
+                "eventID" => once(&mut id, scan.string()?)?,
+                "dynamodb" => once(&mut ddb, dynamodb(scan)?)?,
+                "userIdentity" => once(&mut user, scan.value()?)?,
+                _ => drop(scan.value()?),
+            }
+            if !scan.next_entry(b'}')? {
+                break;
+            }
+        }
+    }
+    let arn = arn?;
+    let table = table_from_arn(&arn)?.to_owned();
+    let operation = Operation::from_event_name(&name?)?;
+    let ddb = ddb?;
+    let ttl_delete = operation == Operation::Remove
+        && match user {
+            None | Some("null") => false,
+            Some(text) => is_ttl_delete(&serde_json::from_str(text).ok()?),
+        };
+    Some(Record {
+        table,
+        event_source_arn: arn.into_owned(),
+        operation,
+        keys: ddb.keys,
+        old_image: ddb.old_image,
+        new_image: ddb.new_image,
+        sequence_number: ddb.sequence_number,
+        event_id: id?.into_owned(),
+        approximate_creation_time_ms: ddb.creation_time_ms,
+        ttl_delete,
+    })
+}
+
+/// The record's `dynamodb` object, decoded.
+struct Dynamodb {
+    keys: Value,
+    old_image: Option<Image>,
+    new_image: Option<Image>,
+    sequence_number: String,
+    creation_time_ms: Option<u64>,
+}
+
+fn dynamodb(scan: &mut Scan<'_>) -> Option<Dynamodb> {
+    let (mut keys, mut old, mut new, mut seq, mut time) = (None, None, None, None, None);
+    scan.open(b'{')?;
+    if !scan.empty(b'}') {
+        loop {
+            match &*scan.key()? {
+                "Keys" => once(&mut keys, image(scan)?)?,
+                "NewImage" => once(&mut new, nullable_image(scan)?)?,
+                "OldImage" => once(&mut old, nullable_image(scan)?)?,
+                "SequenceNumber" => once(&mut seq, scan.string()?)?,
+                "ApproximateCreationDateTime" => once(&mut time, scan.value()?)?,
+                _ => drop(scan.value()?),
+            }
+            if !scan.next_entry(b'}')? {
+                break;
+            }
+        }
+    }
+    let sequence_number = seq.filter(|s| !s.is_empty())?.into_owned();
+    let creation_time_ms = match time {
+        None | Some("null") => None,
+        Some(text) => Some(creation_time_ms(&serde_json::from_str(text).ok()?).ok()?),
+    };
+    Some(Dynamodb {
+        keys: parse_decoded(keys?),
+        old_image: old.flatten().map(Image::from_decoded),
+        new_image: new.flatten().map(Image::from_decoded),
+        sequence_number,
+        creation_time_ms,
+    })
+}
+
+fn nullable_image(scan: &mut Scan<'_>) -> Option<Option<String>> {
+    if scan.null() {
+        return Some(None);
+    }
+    image(scan).map(Some)
+}
+
+/// An image (or the keys): attribute names to attribute values, as compact
+/// plain JSON.
+fn image(scan: &mut Scan<'_>) -> Option<String> {
+    let mut out = String::with_capacity(1024);
+    attributes(scan, &mut out)?;
+    Some(out)
+}
+
+/// Attribute names to attribute values, written as a JSON object with its
+/// keys sorted as `serde_json::Map` sorts them.
+fn attributes(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
+    scan.open(b'{')?;
+    out.push('{');
+    if scan.empty(b'}') {
+        out.push('}');
+        return Some(());
+    }
+    let region = out.len();
+    // Each entry's name and where its `"name":value` text sits in `out`.
+    let mut entries: Vec<(Cow<'_, str>, usize, usize)> = Vec::new();
+    let mut sorted = true;
+    loop {
+        let name = scan.key()?;
+        if let Some((last, _, _)) = entries.last() {
+            match last.as_ref().cmp(name.as_ref()) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return None,
+                std::cmp::Ordering::Greater => sorted = false,
+            }
+            out.push(',');
+        }
+        let start = out.len();
+        push_json_string(out, &name);
+        out.push(':');
+        attribute_value(scan, out)?;
+        entries.push((name, start, out.len()));
+        if !scan.next_entry(b'}')? {
+            break;
+        }
+    }
+    if !sorted {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if entries.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return None;
+        }
+        let written = out.split_off(region);
+        for (i, (_, start, end)) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&written[start - region..end - region]);
+        }
+    }
+    out.push('}');
+    Some(())
+}
+
+/// One attribute value, `{"<type>": <value>}`, as plain JSON.
+fn attribute_value(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
+    scan.open(b'{')?;
+    match &*scan.key()? {
+        "S" => push_json_string(out, &scan.string()?),
+        "N" => number(&scan.string()?, out).ok()?,
+        "B" => binary(&scan.string()?, out).ok()?,
+        "BOOL" => out.push_str(if scan.boolean()? { "true" } else { "false" }),
+        "NULL" => {
+            scan.boolean()?.then_some(())?;
+            out.push_str("null");
+        }
+        "M" => attributes(scan, out)?,
+        "L" => list(scan, out, attribute_value)?,
+        "SS" => list(scan, out, |scan, out| {
+            push_json_string(out, &scan.string()?);
+            Some(())
+        })?,
+        "NS" => list(scan, out, |scan, out| number(&scan.string()?, out).ok())?,
+        "BS" => list(scan, out, |scan, out| binary(&scan.string()?, out).ok())?,
+        _ => return None,
+    }
+    // Exactly one type key: a second one is the tree path's to report.
+    (!scan.next_entry(b'}')?).then_some(())
+}
+
+fn list(
+    scan: &mut Scan<'_>,
+    out: &mut String,
+    member: impl Fn(&mut Scan<'_>, &mut String) -> Option<()>,
+) -> Option<()> {
+    scan.open(b'[')?;
+    out.push('[');
+    if !scan.empty(b']') {
+        loop {
+            member(scan, out)?;
+            if !scan.next_entry(b']')? {
+                break;
+            }
+            out.push(',');
+        }
+    }
+    out.push(']');
+    Some(())
+}

@@ -1,0 +1,302 @@
+//! A JSON scanner over text, for the hot paths that read JSON without
+//! building values: decoding a stream record straight from its text
+//! (`dynamodb::parse_record_text`) and diffing image texts (`patch`).
+//!
+//! It checks the grammar serde_json checks and hands out slices of the text;
+//! it never allocates, except to unescape a string that has escapes (which
+//! serde_json does). Every method answers `None` at the first thing it does
+//! not accept, and the caller then falls back to serde_json for the answer
+//! (or the error message). Nesting deeper than [`MAX_DEPTH`] is refused
+//! below serde_json's own limit (128), so the scanner never accepts a text
+//! serde_json would refuse.
+
+use std::borrow::Cow;
+
+/// Deepest nesting of objects and arrays the scanner follows.
+pub(crate) const MAX_DEPTH: u32 = 100;
+
+/// A position in a JSON text.
+pub(crate) struct Scan<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: u32,
+}
+
+impl<'a> Scan<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Scan {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// Skips the whitespace JSON allows between tokens.
+    fn skip_ws(&mut self) {
+        let bytes = self.bytes();
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` if it comes next; says whether it did.
+    pub(crate) fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes `byte`, which must come next.
+    pub(crate) fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// Opens an object or array (`{` or `[`), counting its depth.
+    pub(crate) fn open(&mut self, byte: u8) -> Option<()> {
+        self.expect(byte)?;
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// After an entry of the object or array opened with `open`: true when
+    /// a `,` follows (another entry comes), false when `close` ends it.
+    pub(crate) fn next_entry(&mut self, close: u8) -> Option<bool> {
+        if self.eat(b',') {
+            return Some(true);
+        }
+        self.expect(close)?;
+        self.depth -= 1;
+        Some(false)
+    }
+
+    /// Right after `open`: true when the object or array is empty (and
+    /// consumes its `close`).
+    pub(crate) fn empty(&mut self, close: u8) -> bool {
+        if self.eat(close) {
+            self.depth -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string, unescaped: borrowed from the text when it has no escapes.
+    pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let bytes = self.bytes();
+        loop {
+            match *bytes.get(self.pos)? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(Cow::Borrowed(&self.text[start..self.pos - 1]));
+                }
+                b'\\' => return self.escaped(start),
+                0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// The rest of a string with escapes from `start` (just after its
+    /// opening quote): serde_json unescapes it, and refuses what it refuses.
+    fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
+        let bytes = self.bytes();
+        loop {
+            match *bytes.get(self.pos)? {
+                b'"' => break,
+                b'\\' => self.pos += 2,
+                0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+        self.pos += 1;
+        let quoted = self.text.get(start - 1..self.pos)?;
+        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+    }
+
+    /// A key and its `:`.
+    pub(crate) fn key(&mut self) -> Option<Cow<'a, str>> {
+        let key = self.string()?;
+        self.expect(b':')?;
+        Some(key)
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn boolean(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b't' => self.literal("true").map(|()| true),
+            b'f' => self.literal("false").map(|()| false),
+            _ => None,
+        }
+    }
+
+    /// Whether a `null` comes next (consumed if so).
+    pub(crate) fn null(&mut self) -> bool {
+        self.peek() == Some(b'n') && self.literal("null").is_some()
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.text.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    /// Any JSON value, checked and skipped; its text.
+    pub(crate) fn value(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let start = self.pos;
+        self.skip_value()?;
+        Some(&self.text[start..self.pos])
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'{' => {
+                self.open(b'{')?;
+                if !self.empty(b'}') {
+                    loop {
+                        self.key()?;
+                        self.skip_value()?;
+                        if !self.next_entry(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                Some(())
+            }
+            b'[' => {
+                self.open(b'[')?;
+                if !self.empty(b']') {
+                    loop {
+                        self.skip_value()?;
+                        if !self.next_entry(b']')? {
+                            break;
+                        }
+                    }
+                }
+                Some(())
+            }
+            b'"' => self.string().map(drop),
+            b't' | b'f' => self.boolean().map(drop),
+            b'n' => self.null().then_some(()),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A number, by JSON's grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        let bytes = self.bytes();
+        let digits = |pos: &mut usize| {
+            let start = *pos;
+            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+                *pos += 1;
+            }
+            *pos > start
+        };
+        let mut pos = self.pos;
+        if bytes.get(pos) == Some(&b'-') {
+            pos += 1;
+        }
+        match bytes.get(pos)? {
+            b'0' => pos += 1,
+            b'1'..=b'9' => {
+                digits(&mut pos);
+            }
+            _ => return None,
+        }
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            if !digits(&mut pos) {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(pos) {
+            pos += 1;
+            if let Some(b'+' | b'-') = bytes.get(pos) {
+                pos += 1;
+            }
+            if !digits(&mut pos) {
+                return None;
+            }
+        }
+        self.pos = pos;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the scanner reads as one whole value, or None.
+    fn whole(text: &str) -> Option<&str> {
+        let mut scan = Scan::new(text);
+        let value = scan.value()?;
+        scan.at_end().then_some(value)
+    }
+
+    #[test]
+    fn accepts_what_serde_json_accepts() {
+        for text in [
+            r#"{"a": [1, -2.5e+3, 0, true, false, null, "x\"\u00e9"], "b": {}}"#,
+            "[]",
+            " [ ] ",
+            r#""\ud83d\ude00""#,
+            "-0.0E-0",
+        ] {
+            assert!(whole(text).is_some(), "{text}");
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_ok());
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        for text in [
+            "01",
+            "1.",
+            "-",
+            ".5",
+            "1e",
+            "+1",
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            "\"\u{1}\"",
+            r#""\x""#,
+            r#""\ud800""#,
+            "tru",
+            "nul",
+            "[1 2]",
+            &deep,
+        ] {
+            assert!(whole(text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        let mut scan = Scan::new(r#""plain" "a\/b""#);
+        assert!(matches!(scan.string(), Some(Cow::Borrowed("plain"))));
+        assert_eq!(scan.string().as_deref(), Some("a/b"));
+    }
+}
