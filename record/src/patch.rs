@@ -10,6 +10,8 @@ use serde::de::{Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Number, Value};
 
+use crate::scan::{same, Scan};
+
 /// The RFC 6902 JSON Patch (an array of operations) that turns `old` into `new`.
 ///
 /// ```
@@ -126,7 +128,7 @@ struct PatchWriter<'o> {
 
 impl PatchWriter<'_> {
     fn diff(&mut self, old: &str, new: &str) {
-        if old == new {
+        if same(old, new) {
             return;
         }
         match (old.as_bytes()[0], new.as_bytes()[0]) {
@@ -141,34 +143,44 @@ impl PatchWriter<'_> {
     }
 
     fn diff_objects(&mut self, old: &str, new: &str) {
-        let old: BTreeMap<Key, &RawValue> = parse(old);
-        let new: BTreeMap<Key, &RawValue> = parse(new);
+        let old = members(old);
+        let new = members(new);
         let base = self.path.len();
+        // Both sorted by key: each side's keys are looked up in the other by
+        // walking it along.
+        let mut at = 0;
         for (key, old_value) in &old {
+            while new.get(at).is_some_and(|(k, _)| k < key) {
+                at += 1;
+            }
             push_token(&mut self.path, &key.0);
-            match new.get(key) {
-                Some(new_value) => self.diff(old_value.get(), new_value.get()),
-                None => self.op("remove", None),
+            match new.get(at) {
+                Some((k, new_value)) if k == key => self.diff(old_value, new_value),
+                _ => self.op("remove", None),
             }
             self.path.truncate(base);
         }
+        let mut at = 0;
         for (key, new_value) in &new {
-            if !old.contains_key(key) {
+            while old.get(at).is_some_and(|(k, _)| k < key) {
+                at += 1;
+            }
+            if old.get(at).is_none_or(|(k, _)| k != key) {
                 push_token(&mut self.path, &key.0);
-                self.op("add", Some(new_value.get()));
+                self.op("add", Some(new_value));
                 self.path.truncate(base);
             }
         }
     }
 
     fn diff_arrays(&mut self, old: &str, new: &str) {
-        let old: Vec<&RawValue> = parse(old);
-        let new: Vec<&RawValue> = parse(new);
+        let old = elements(old);
+        let new = elements(new);
         let base = self.path.len();
         let common = old.len().min(new.len());
         for (index, (a, b)) in old.iter().zip(&new).enumerate() {
             push_index(&mut self.path, index);
-            self.diff(a.get(), b.get());
+            self.diff(a, b);
             self.path.truncate(base);
         }
         // Remove surplus elements from the end backwards so indices stay valid.
@@ -179,7 +191,7 @@ impl PatchWriter<'_> {
         }
         for (index, value) in new.iter().enumerate().skip(common) {
             push_index(&mut self.path, index);
-            self.op("add", Some(value.get()));
+            self.op("add", Some(value));
             self.path.truncate(base);
         }
     }
@@ -229,6 +241,67 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// An object text's members as (key, value text), sorted by key as
+/// `serde_json::Map` keeps them; of a key written twice, the last value (as
+/// serde_json keeps it). Read by the scanner, or by serde_json when the
+/// scanner does not take the text (which then panics if it is not JSON).
+fn members(text: &str) -> Vec<(Key<'_>, &str)> {
+    let scanned = || {
+        let mut scan = Scan::new(text);
+        let mut members = Vec::new();
+        scan.open(b'{')?;
+        if !scan.empty(b'}') {
+            loop {
+                let key = scan.key()?;
+                members.push((Key(key), scan.value()?));
+                if !scan.next_entry(b'}')? {
+                    break;
+                }
+            }
+        }
+        scan.at_end().then_some(members)
+    };
+    let Some(mut members) = scanned() else {
+        let map: BTreeMap<Key, &RawValue> = parse(text);
+        return map.into_iter().map(|(k, v)| (k, v.get())).collect();
+    };
+    if !members.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+        // Stable: of equal keys the last one written stays last.
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: Vec<(Key<'_>, &str)> = Vec::with_capacity(members.len());
+        for member in members {
+            match kept.last_mut() {
+                Some(last) if last.0 == member.0 => *last = member,
+                _ => kept.push(member),
+            }
+        }
+        members = kept;
+    }
+    members
+}
+
+/// An array text's elements' texts, read like [`members`].
+fn elements(text: &str) -> Vec<&str> {
+    let scanned = || {
+        let mut scan = Scan::new(text);
+        let mut elements = Vec::new();
+        scan.open(b'[')?;
+        if !scan.empty(b']') {
+            loop {
+                elements.push(scan.value()?);
+                if !scan.next_entry(b']')? {
+                    break;
+                }
+            }
+        }
+        scan.at_end().then_some(elements)
+    };
+    scanned().unwrap_or_else(|| {
+        let raw: Vec<&RawValue> = parse(text);
+        raw.into_iter().map(RawValue::get).collect()
+    })
+}
+
 /// Parses a part of a JSON text that is known to be valid.
 fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> T {
     match serde_json::from_str(text) {
@@ -251,13 +324,14 @@ fn trim(text: &str) -> &str {
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    loop {
+        // Runs of bytes that stand for themselves are copied whole.
+        let at = crate::scan::plain_run(bytes, start);
+        out.push_str(&s[start..at]);
+        let Some(&b) = bytes.get(at) else { break };
         let escape = ESCAPE[usize::from(b)];
-        if escape == 0 {
-            continue;
-        }
-        out.push_str(&s[start..i]);
         out.push('\\');
         out.push(char::from(escape));
         if escape == b'u' {
@@ -265,9 +339,8 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
-        start = i + 1;
+        start = at + 1;
     }
-    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -293,6 +366,10 @@ static ESCAPE: [u8; 256] = {
 /// Appends `/token` with RFC 6901 escaping (`~` → `~0` first, then `/` → `~1`).
 fn push_token(path: &mut String, token: &str) {
     path.push('/');
+    if !token.contains(['~', '/']) {
+        path.push_str(token);
+        return;
+    }
     for c in token.chars() {
         match c {
             '~' => path.push_str("~0"),
@@ -429,6 +506,32 @@ mod tests {
         assert_eq!(
             text_patch(r#"{"\u0061":1}"#, r#"{"a":2}"#),
             r#"[{"op":"replace","path":"/a","value":2}]"#
+        );
+    }
+
+    #[test]
+    fn of_a_key_written_twice_the_last_value_counts_as_in_serde_json() {
+        for (old, new) in [
+            (r#"{"a":1,"b":0,"a":2}"#, r#"{"b":0,"a":2}"#),
+            (r#"{"a":1,"a":2}"#, r#"{"a":3,"a":1}"#),
+            (
+                r#"{"b":[1,{"x":1,"x":2}]}"#,
+                r#"{"b":[1,{"x":1}],"b":[1,{"x":2}]}"#,
+            ),
+        ] {
+            let expected = diff(
+                &serde_json::from_str(old).unwrap(),
+                &serde_json::from_str(new).unwrap(),
+            );
+            assert_eq!(
+                text_patch(old, new),
+                serde_json::to_string(&expected).unwrap(),
+                "{old} → {new}"
+            );
+        }
+        assert_eq!(
+            text_patch(r#"{"a":1,"b":0,"a":2}"#, r#"{"b":0,"a":2}"#),
+            "[]"
         );
     }
 

@@ -180,7 +180,7 @@ fn attributes(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
             out.push(',');
         }
         let start = out.len();
-        push_json_string(out, &name);
+        push_string(out, &name);
         out.push(':');
         attribute_value(scan, out)?;
         entries.push((name, start, out.len()));
@@ -208,27 +208,43 @@ fn attributes(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
 /// One attribute value, `{"<type>": <value>}`, as plain JSON.
 fn attribute_value(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
     scan.open(b'{')?;
-    match &*scan.key()? {
-        "S" => push_json_string(out, &scan.string()?),
-        "N" => number(&scan.string()?, out).ok()?,
-        "B" => binary(&scan.string()?, out).ok()?,
-        "BOOL" => out.push_str(if scan.boolean()? { "true" } else { "false" }),
-        "NULL" => {
+    // A type key written with escapes is the tree path's to read.
+    match scan.word_key()? {
+        b"S" => push_string(out, &scan.string()?),
+        b"N" => number(&scan.string()?, out).ok()?,
+        b"B" => binary(&scan.string()?, out).ok()?,
+        b"BOOL" => out.push_str(if scan.boolean()? { "true" } else { "false" }),
+        b"NULL" => {
             scan.boolean()?.then_some(())?;
             out.push_str("null");
         }
-        "M" => attributes(scan, out)?,
-        "L" => list(scan, out, attribute_value)?,
-        "SS" => list(scan, out, |scan, out| {
-            push_json_string(out, &scan.string()?);
+        b"M" => attributes(scan, out)?,
+        b"L" => list(scan, out, attribute_value)?,
+        b"SS" => list(scan, out, |scan, out| {
+            push_string(out, &scan.string()?);
             Some(())
         })?,
-        "NS" => list(scan, out, |scan, out| number(&scan.string()?, out).ok())?,
-        "BS" => list(scan, out, |scan, out| binary(&scan.string()?, out).ok())?,
+        b"NS" => list(scan, out, |scan, out| number(&scan.string()?, out).ok())?,
+        b"BS" => list(scan, out, |scan, out| binary(&scan.string()?, out).ok())?,
         _ => return None,
     }
     // Exactly one type key: a second one is the tree path's to report.
     (!scan.next_entry(b'}')?).then_some(())
+}
+
+/// Writes a scanned string as JSON: one borrowed from the text has nothing
+/// to escape (the scanner stopped at any `"`, `\` or control character),
+/// so its text goes out as it came.
+#[allow(clippy::ptr_arg)] // Borrowed or Owned is what decides the escaping.
+fn push_string(out: &mut String, text: &Cow<'_, str>) {
+    match text {
+        Cow::Borrowed(plain) => {
+            out.push('"');
+            out.push_str(plain);
+            out.push('"');
+        }
+        Cow::Owned(unescaped) => push_json_string(out, unescaped),
+    }
 }
 
 fn list(
