@@ -104,9 +104,9 @@ fn diff_arrays(old: &[Value], new: &[Value], path: &mut String, ops: &mut Vec<Va
 /// new text verbatim, so canonical input (compact, as serde_json writes it)
 /// gives byte for byte what serializing [`json_patch`]'s result gives.
 ///
-/// # Panics
-///
-/// When `old` or `new` is not JSON; [`Image`](crate::Image)s always are.
+/// `old` and `new` must be JSON, as [`Image`](crate::Image)s always are:
+/// values are found by their brackets and quotes alone, so for other text
+/// the result is unspecified (it may panic, or not be a patch).
 pub(crate) fn write_patch(old: &str, new: &str, out: &mut String) {
     out.push('[');
     let mut writer = PatchWriter {
@@ -253,7 +253,7 @@ fn members(text: &str) -> Vec<(Key<'_>, &str)> {
         if !scan.empty(b'}') {
             loop {
                 let key = scan.key()?;
-                members.push((Key(key), scan.value()?));
+                members.push((Key(key), scan.value_unchecked()?));
                 if !scan.next_entry(b'}')? {
                     break;
                 }
@@ -288,7 +288,7 @@ fn elements(text: &str) -> Vec<&str> {
         scan.open(b'[')?;
         if !scan.empty(b']') {
             loop {
-                elements.push(scan.value()?);
+                elements.push(scan.value_unchecked()?);
                 if !scan.next_entry(b']')? {
                     break;
                 }

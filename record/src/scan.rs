@@ -181,6 +181,51 @@ impl<'a> Scan<'a> {
         Some(&self.text[start..self.pos])
     }
 
+    /// The text of the value that comes next, found by its brackets and
+    /// quotes alone, unchecked: only for text already known to be JSON (an
+    /// image), where it is several times faster than [`Scan::value`].
+    pub(crate) fn value_unchecked(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let bytes = self.bytes();
+        let start = self.pos;
+        let end = match *bytes.get(start)? {
+            b'"' => string_end(bytes, start + 1)?,
+            b'{' | b'[' => {
+                let mut depth = 0u32;
+                let mut pos = start;
+                loop {
+                    match *bytes.get(pos)? {
+                        b'"' => {
+                            pos = string_end(bytes, pos + 1)?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break pos + 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    pos += 1;
+                }
+            }
+            _ => {
+                let mut pos = start;
+                while bytes
+                    .get(pos)
+                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                {
+                    pos += 1;
+                }
+                pos
+            }
+        };
+        self.pos = end;
+        Some(&self.text[start..end])
+    }
+
     fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
             b'{' => {
@@ -285,6 +330,18 @@ pub(crate) fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// Just past the closing quote of the string whose text starts at `pos`.
+fn string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        pos = plain_run(bytes, pos);
+        match *bytes.get(pos)? {
+            b'"' => return Some(pos + 1),
+            b'\\' => pos += 2,
+            _ => pos += 1,
+        }
+    }
+}
+
 /// Whether two texts are the same bytes. On wasm32 they are compared
 /// eight bytes at a time ([`same_words`]), several times faster than the C
 /// library's byte-by-byte `memcmp` there.
@@ -382,6 +439,26 @@ mod tests {
             assert_eq!(same_words(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
             assert_eq!(same(a, b), a == b);
         }
+    }
+
+    #[test]
+    fn unchecked_values_end_where_checked_ones_do() {
+        let text = r#"{"a": [1, {"b": "x\"]}"}, -2.5e3], "c" : "s\\", "d":true , "e":{}}"#;
+        let (mut checked, mut unchecked) = (Scan::new(text), Scan::new(text));
+        for scan in [&mut checked, &mut unchecked] {
+            scan.open(b'{').unwrap();
+        }
+        loop {
+            assert_eq!(checked.key(), unchecked.key());
+            let value = checked.value().unwrap();
+            assert_eq!(unchecked.value_unchecked(), Some(value));
+            let more = checked.next_entry(b'}').unwrap();
+            assert_eq!(unchecked.next_entry(b'}'), Some(more));
+            if !more {
+                break;
+            }
+        }
+        assert!(checked.at_end() && unchecked.at_end());
     }
 
     #[test]
