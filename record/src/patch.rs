@@ -10,7 +10,7 @@ use serde::de::{Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Number, Value};
 
-use crate::scan::{same, Scan};
+use crate::scan::{order, same, Scan};
 
 /// The RFC 6902 JSON Patch (an array of operations) that turns `old` into `new`.
 ///
@@ -216,8 +216,29 @@ impl PatchWriter<'_> {
 
 /// A string of JSON text (an object key or a string value), borrowed from
 /// the text when it has no escapes.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Key<'a>(Cow<'a, str>);
+
+// Keys are compared often and are short: on wasm32 the C library's
+// byte-by-byte `memcmp` would dominate.
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        same(&self.0, &other.0)
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl PartialOrd for Key<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        order(&self.0, &other.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -43,6 +43,11 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Bytes of text not read yet.
+    pub(crate) fn rest(&self) -> usize {
+        self.text.len() - self.pos
+    }
+
     /// The next byte that is not whitespace, not consumed.
     pub(crate) fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
@@ -213,10 +218,9 @@ impl<'a> Scan<'a> {
             }
             _ => {
                 let mut pos = start;
-                while bytes
-                    .get(pos)
-                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                {
+                while bytes.get(pos).is_some_and(|b| {
+                    !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                }) {
                     pos += 1;
                 }
                 pos
@@ -352,6 +356,37 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     return a == b;
 }
 
+/// The byte order of two texts (`str`'s own order), compared eight bytes at
+/// a time on wasm32 ([`order_words`]).
+pub(crate) fn order(a: &str, b: &str) -> std::cmp::Ordering {
+    #[cfg(target_arch = "wasm32")]
+    return order_words(a.as_bytes(), b.as_bytes());
+    #[cfg(not(target_arch = "wasm32"))]
+    return a.cmp(b);
+}
+
+#[cfg(any(target_arch = "wasm32", test))]
+fn order_words(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let common = a.len().min(b.len());
+    let mut at = 0;
+    // Big-endian words compare as their bytes do, in order.
+    while at + 8 <= common {
+        let x = u64::from_be_bytes(a[at..at + 8].try_into().expect("eight bytes"));
+        let y = u64::from_be_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        at += 8;
+    }
+    while at < common {
+        if a[at] != b[at] {
+            return a[at].cmp(&b[at]);
+        }
+        at += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
 #[cfg(any(target_arch = "wasm32", test))]
 fn same_words(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -435,9 +470,16 @@ mod tests {
             ("abc", "abcd"),
             ("", ""),
             ("abcdefgh", "abcdefgh"),
+            ("abcdefgh", "abcdefgha"),
+            ("abcdefghé", "abcdefghz"),
+            ("a", ""),
         ] {
             assert_eq!(same_words(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
             assert_eq!(same(a, b), a == b);
+            for (x, y) in [(a, b), (b, a)] {
+                assert_eq!(order_words(x.as_bytes(), y.as_bytes()), x.cmp(y), "{x} {y}");
+                assert_eq!(order(x, y), x.cmp(y));
+            }
         }
     }
 

@@ -115,7 +115,7 @@ fn dynamodb(scan: &mut Scan<'_>) -> Option<Dynamodb> {
     if !scan.empty(b'}') {
         loop {
             match &*scan.key()? {
-                "Keys" => once(&mut keys, image(scan)?)?,
+                "Keys" => once(&mut keys, image(scan, 128)?)?,
                 "NewImage" => once(&mut new, nullable_image(scan)?)?,
                 "OldImage" => once(&mut old, nullable_image(scan)?)?,
                 "SequenceNumber" => once(&mut seq, scan.string()?)?,
@@ -145,87 +145,108 @@ fn nullable_image(scan: &mut Scan<'_>) -> Option<Option<String>> {
     if scan.null() {
         return Some(None);
     }
-    image(scan).map(Some)
+    // Plain JSON is about half as long as the attribute values it comes
+    // from, and the rest of the record is mostly this image and the other.
+    let capacity = (scan.rest() / 4).clamp(256, 64 << 10);
+    image(scan, capacity).map(Some)
 }
 
 /// An image (or the keys): attribute names to attribute values, as compact
 /// plain JSON.
-fn image(scan: &mut Scan<'_>) -> Option<String> {
-    let mut out = String::with_capacity(1024);
+fn image(scan: &mut Scan<'_>, capacity: usize) -> Option<String> {
+    let mut out = Out {
+        text: String::with_capacity(capacity),
+        entries: Vec::new(),
+    };
     attributes(scan, &mut out)?;
-    Some(out)
+    Some(out.text)
+}
+
+/// What an image is written to: its text, and the entries of the maps
+/// being written (each map's at the end, above its parents').
+struct Out<'t> {
+    text: String,
+    /// A name and where its `"name":value` text sits in `text`.
+    entries: Vec<(Cow<'t, str>, usize, usize)>,
 }
 
 /// Attribute names to attribute values, written as a JSON object with its
 /// keys sorted as `serde_json::Map` sorts them.
-fn attributes(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
+fn attributes<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
     scan.open(b'{')?;
-    out.push('{');
+    out.text.push('{');
     if scan.empty(b'}') {
-        out.push('}');
+        out.text.push('}');
         return Some(());
     }
-    let region = out.len();
-    // Each entry's name and where its `"name":value` text sits in `out`.
-    let mut entries: Vec<(Cow<'_, str>, usize, usize)> = Vec::new();
+    let region = out.text.len();
+    let base = out.entries.len();
     let mut sorted = true;
     loop {
         let name = scan.key()?;
-        if let Some((last, _, _)) = entries.last() {
+        if out.entries.len() > base {
+            let (last, _, _) = &out.entries[out.entries.len() - 1];
             match last.as_ref().cmp(name.as_ref()) {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => return None,
                 std::cmp::Ordering::Greater => sorted = false,
             }
-            out.push(',');
+            out.text.push(',');
         }
-        let start = out.len();
-        push_string(out, &name);
-        out.push(':');
+        let start = out.text.len();
+        push_string(&mut out.text, &name);
+        out.text.push(':');
         attribute_value(scan, out)?;
-        entries.push((name, start, out.len()));
+        out.entries.push((name, start, out.text.len()));
         if !scan.next_entry(b'}')? {
             break;
         }
     }
     if !sorted {
+        let entries = &mut out.entries[base..];
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if entries.windows(2).any(|pair| pair[0].0 == pair[1].0) {
             return None;
         }
-        let written = out.split_off(region);
+        let written = out.text.split_off(region);
         for (i, (_, start, end)) in entries.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.text.push(',');
             }
-            out.push_str(&written[start - region..end - region]);
+            out.text.push_str(&written[start - region..end - region]);
         }
     }
-    out.push('}');
+    out.entries.truncate(base);
+    out.text.push('}');
     Some(())
 }
 
 /// One attribute value, `{"<type>": <value>}`, as plain JSON.
-fn attribute_value(scan: &mut Scan<'_>, out: &mut String) -> Option<()> {
+fn attribute_value<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
     scan.open(b'{')?;
+    let text = &mut out.text;
     // A type key written with escapes is the tree path's to read.
     match scan.word_key()? {
-        b"S" => push_string(out, &scan.string()?),
-        b"N" => number(&scan.string()?, out).ok()?,
-        b"B" => binary(&scan.string()?, out).ok()?,
-        b"BOOL" => out.push_str(if scan.boolean()? { "true" } else { "false" }),
+        b"S" => push_string(text, &scan.string()?),
+        b"N" => number(&scan.string()?, text).ok()?,
+        b"B" => binary(&scan.string()?, text).ok()?,
+        b"BOOL" => text.push_str(if scan.boolean()? { "true" } else { "false" }),
         b"NULL" => {
             scan.boolean()?.then_some(())?;
-            out.push_str("null");
+            text.push_str("null");
         }
         b"M" => attributes(scan, out)?,
         b"L" => list(scan, out, attribute_value)?,
         b"SS" => list(scan, out, |scan, out| {
-            push_string(out, &scan.string()?);
+            push_string(&mut out.text, &scan.string()?);
             Some(())
         })?,
-        b"NS" => list(scan, out, |scan, out| number(&scan.string()?, out).ok())?,
-        b"BS" => list(scan, out, |scan, out| binary(&scan.string()?, out).ok())?,
+        b"NS" => list(scan, out, |scan, out| {
+            number(&scan.string()?, &mut out.text).ok()
+        })?,
+        b"BS" => list(scan, out, |scan, out| {
+            binary(&scan.string()?, &mut out.text).ok()
+        })?,
         _ => return None,
     }
     // Exactly one type key: a second one is the tree path's to report.
@@ -247,22 +268,22 @@ fn push_string(out: &mut String, text: &Cow<'_, str>) {
     }
 }
 
-fn list(
-    scan: &mut Scan<'_>,
-    out: &mut String,
-    member: impl Fn(&mut Scan<'_>, &mut String) -> Option<()>,
+fn list<'t>(
+    scan: &mut Scan<'t>,
+    out: &mut Out<'t>,
+    member: impl Fn(&mut Scan<'t>, &mut Out<'t>) -> Option<()>,
 ) -> Option<()> {
     scan.open(b'[')?;
-    out.push('[');
+    out.text.push('[');
     if !scan.empty(b']') {
         loop {
             member(scan, out)?;
             if !scan.next_entry(b']')? {
                 break;
             }
-            out.push(',');
+            out.text.push(',');
         }
     }
-    out.push(']');
+    out.text.push(']');
     Some(())
 }
