@@ -59,13 +59,18 @@ const EID_NAMESPACE_UUID: Uuid = Uuid::from_u128(0x8a193584_2c4f_4a92_b1cb_b897d
 /// The same record delivered twice, retried or re-driven yields the same eid,
 /// so consumers can de-duplicate.
 pub fn eid(record: &Record, index: u32) -> String {
-    let name = format!(
-        "{}\n{}\n{}",
-        record.event_source_arn, record.sequence_number, index
-    );
+    let mut name =
+        String::with_capacity(record.event_source_arn.len() + record.sequence_number.len() + 12);
+    name.push_str(&record.event_source_arn);
+    name.push('\n');
+    name.push_str(&record.sequence_number);
+    name.push('\n');
+    push_number(&mut name, u64::from(index), 1);
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes())
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// When the change happened: the record's approximate creation time as
@@ -87,12 +92,38 @@ pub fn format_rfc3339_millis(ms: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // Written digit by digit: `format!` costs more than the rest together.
+    let mut out = String::with_capacity(24);
+    for (value, width, after) in [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem % 3600 / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (millis, 3, 'Z'),
+    ] {
+        push_number(&mut out, value, width);
+        out.push(after);
+    }
+    out
+}
+
+/// Appends `value` in decimal, zero-padded to at least `width` digits.
+fn push_number(out: &mut String, value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let at = at.min(digits.len() - width.min(digits.len()));
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -274,6 +305,43 @@ mod tests {
             event_id: "e1".into(),
             approximate_creation_time_ms: Some(1_709_296_496_789),
             ttl_delete: false,
+        }
+    }
+
+    #[test]
+    fn times_are_formatted_as_format_would() {
+        for ms in [
+            0,
+            1,
+            999,
+            1_709_296_496_789,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            u64::MAX / 1000,
+        ] {
+            let secs = ms / 1000;
+            let (year, month, day) = civil_from_days(secs / 86_400);
+            let rem = secs % 86_400;
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60,
+                ms % 1000
+            );
+            assert_eq!(format_rfc3339_millis(ms), expected);
+        }
+        for (value, width) in [
+            (0, 1),
+            (7, 3),
+            (12_345, 2),
+            (u64::MAX, 1),
+            (u64::MAX, 20),
+            (5, 20),
+        ] {
+            let mut out = String::new();
+            push_number(&mut out, value, width);
+            assert_eq!(out, format!("{value:0width$}"));
         }
     }
 
