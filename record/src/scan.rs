@@ -312,16 +312,18 @@ impl<'a> Scan<'a> {
 pub(crate) fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Whether some byte of `word` is zero, or below 0x20 (exact for "some").
-    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS != 0;
-    let has_control = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    // The high bit of each byte of `word` that is zero (or below 0x20). A
+    // borrow can flag a byte above a flagged one, never below: the lowest
+    // flag is exact.
+    let zeros = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let controls = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
     while let Some(chunk) = bytes.get(pos..pos + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        if has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
-            || has_control(word)
-        {
-            break;
+        let stops = zeros(word ^ (ONES * u64::from(b'"')))
+            | zeros(word ^ (ONES * u64::from(b'\\')))
+            | controls(word);
+        if stops != 0 {
+            return pos + (stops.trailing_zeros() / 8) as usize;
         }
         pos += 8;
     }
@@ -448,6 +450,25 @@ mod tests {
             &deep,
         ] {
             assert!(whole(text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_stop_wherever_it_sits() {
+        // Every position of every stop byte, after every kind of byte.
+        for stop in [b'"', b'\\', 0, 0x1f, b'\n'] {
+            for before in [b'a', 0x7f, 0x80, 0xff, b'!', b'#', b'[', 0x20, b'"', 0x21] {
+                for at in 0..20 {
+                    let mut text = vec![before; 24];
+                    text[at] = stop;
+                    let end = plain_run(&text, 0);
+                    let expected = text
+                        .iter()
+                        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+                        .unwrap_or(text.len());
+                    assert_eq!(end, expected, "{text:?}");
+                }
+            }
         }
     }
 
