@@ -359,15 +359,12 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 }
 
 /// The byte order of two texts (`str`'s own order), compared eight bytes at
-/// a time on wasm32 ([`order_words`]).
+/// a time and inline: keys are short, and a call to `memcmp` costs more than
+/// comparing them.
 pub(crate) fn order(a: &str, b: &str) -> std::cmp::Ordering {
-    #[cfg(target_arch = "wasm32")]
-    return order_words(a.as_bytes(), b.as_bytes());
-    #[cfg(not(target_arch = "wasm32"))]
-    return a.cmp(b);
+    order_words(a.as_bytes(), b.as_bytes())
 }
 
-#[cfg(any(target_arch = "wasm32", test))]
 fn order_words(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let common = a.len().min(b.len());
     let mut at = 0;

@@ -16,7 +16,7 @@ use super::time::creation_time_ms;
 use super::value::{binary, number, parse_decoded};
 use super::{parse_record, DecodeError};
 use crate::patch::push_json_string;
-use crate::scan::Scan;
+use crate::scan::{order, Scan};
 use crate::{Image, Operation, Record};
 
 /// Parses one stream record from its JSON text: the same [`Record`] (or
@@ -186,7 +186,7 @@ fn attributes<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
         let name = scan.key()?;
         if out.entries.len() > base {
             let (last, _, _) = &out.entries[out.entries.len() - 1];
-            match last.as_ref().cmp(name.as_ref()) {
+            match order(last, &name) {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => return None,
                 std::cmp::Ordering::Greater => sorted = false,
@@ -204,7 +204,7 @@ fn attributes<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
     }
     if !sorted {
         let entries = &mut out.entries[base..];
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by(|a, b| order(&a.0, &b.0));
         if entries.windows(2).any(|pair| pair[0].0 == pair[1].0) {
             return None;
         }

@@ -266,10 +266,42 @@ fn expect_array<'v>(
 /// Appends a DynamoDB number's text as an exact JSON number (see the
 /// `dynamodb` module docs for the normalization of forms JSON forbids).
 pub(super) fn number(text: &str, out: &mut String) -> Result<(), String> {
+    if is_json_number(text) {
+        // What JSON accepts as it is, `write_json` would write unchanged.
+        out.push_str(text);
+        return Ok(());
+    }
     let decimal =
         Decimal::parse(text).ok_or_else(|| format!("{text:?} is not a DynamoDB number"))?;
     decimal.write_json(out);
     Ok(())
+}
+
+/// Whether `text` is a number as JSON writes it, with no exponent:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, most of DynamoDB's numbers.
+fn is_json_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = usize::from(bytes.first() == Some(&b'-'));
+    match bytes.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => {
+            while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+                at += 1;
+            }
+        }
+        _ => return false,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        let fraction = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        if at == fraction {
+            return false;
+        }
+    }
+    at == bytes.len()
 }
 
 /// Standard base64 with padding: length a multiple of 4, alphabet
@@ -332,6 +364,43 @@ fn describe_json(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn numbers_json_writes_as_is_go_out_as_the_decimal_writes_them(
+            text in "[-+]?[0-9]{0,4}(\\.[0-9]{0,3})?([eE][-+]?[0-9]{0,2})?|[-+.0-9eE]{0,6}"
+        ) {
+            let mut slow = String::new();
+            let parsed = Decimal::parse(&text).map(|d| d.write_json(&mut slow));
+            let mut fast = String::new();
+            proptest::prop_assert_eq!(number(&text, &mut fast).is_ok(), parsed.is_some());
+            if parsed.is_some() {
+                proptest::prop_assert_eq!(&fast, &slow);
+            }
+            if is_json_number(&text) {
+                proptest::prop_assert_eq!(&slow, &text);
+            }
+        }
+    }
+
+    #[test]
+    fn json_numbers_are_recognized() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-12.50",
+            "0.001",
+            "12345678901234567890123456789012345678",
+        ] {
+            assert!(is_json_number(text), "{text}");
+        }
+        for text in [
+            "", "-", "007", "+5", ".5", "5.", "1e5", "1.5E-3", "0x1", "1 ", "--1",
+        ] {
+            assert!(!is_json_number(text), "{text}");
+        }
+    }
 
     #[test]
     fn paths_render_like_accessors() {
