@@ -1,9 +1,12 @@
 //! DynamoDB Streams records as Lambda delivers them, decoded to plain JSON, exactly.
 //!
 //! One implementation serves the host at run time and transform authors in
-//! native tests. The batch is parsed as generic JSON first
-//! ([`split_records`]) and every record on its own afterwards
-//! ([`parse_record`]), so one bad record never spoils the others.
+//! native tests. The batch is split into its records first
+//! ([`split_records`], [`split_raw_records`]) and every record is decoded
+//! on its own afterwards, so one bad record never spoils the others: from
+//! its text in one pass ([`parse_record_text`], what the relay runs) or
+//! from a parsed value ([`parse_record`]); both give the same record, or
+//! the same error.
 //!
 //! # Layout
 //!
