@@ -270,16 +270,10 @@ fn members(text: &str) -> Vec<(Key<'_>, &str)> {
     let scanned = || {
         let mut scan = Scan::new(text);
         let mut members = Vec::new();
-        scan.open(b'{')?;
-        if !scan.empty(b'}') {
-            loop {
-                let key = scan.key()?;
-                members.push((Key(key), scan.value_unchecked()?));
-                if !scan.next_entry(b'}')? {
-                    break;
-                }
-            }
-        }
+        scan.object(|scan, key| {
+            members.push((Key(key), scan.value_unchecked()?));
+            Some(())
+        })?;
         scan.at_end().then_some(members)
     };
     let Some(mut members) = scanned() else {
@@ -306,15 +300,10 @@ fn elements(text: &str) -> Vec<&str> {
     let scanned = || {
         let mut scan = Scan::new(text);
         let mut elements = Vec::new();
-        scan.open(b'[')?;
-        if !scan.empty(b']') {
-            loop {
-                elements.push(scan.value_unchecked()?);
-                if !scan.next_entry(b']')? {
-                    break;
-                }
-            }
-        }
+        scan.array(|scan, _| {
+            elements.push(scan.value_unchecked()?);
+            Some(())
+        })?;
         scan.at_end().then_some(elements)
     };
     scanned().unwrap_or_else(|| {

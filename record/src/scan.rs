@@ -103,6 +103,45 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// An object: `member` is called with each key, the scanner at its
+    /// value, which `member` must read.
+    pub(crate) fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Option<()>,
+    ) -> Option<()> {
+        self.open(b'{')?;
+        if self.empty(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            member(self, key)?;
+            if !self.next_entry(b'}')? {
+                return Some(());
+            }
+        }
+    }
+
+    /// An array: `element` is called with the scanner at each element,
+    /// which `element` must read, and the element's index.
+    pub(crate) fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        self.open(b'[')?;
+        if self.empty(b']') {
+            return Some(());
+        }
+        let mut index = 0;
+        loop {
+            element(self, index)?;
+            if !self.next_entry(b']')? {
+                return Some(());
+            }
+            index += 1;
+        }
+    }
+
     /// A string, unescaped: borrowed from the text when it has no escapes.
     pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
         self.expect(b'"')?;
@@ -232,31 +271,8 @@ impl<'a> Scan<'a> {
 
     fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
-            b'{' => {
-                self.open(b'{')?;
-                if !self.empty(b'}') {
-                    loop {
-                        self.key()?;
-                        self.skip_value()?;
-                        if !self.next_entry(b'}')? {
-                            break;
-                        }
-                    }
-                }
-                Some(())
-            }
-            b'[' => {
-                self.open(b'[')?;
-                if !self.empty(b']') {
-                    loop {
-                        self.skip_value()?;
-                        if !self.next_entry(b']')? {
-                            break;
-                        }
-                    }
-                }
-                Some(())
-            }
+            b'{' => self.object(|scan, _| scan.skip_value()),
+            b'[' => self.array(|scan, _| scan.skip_value()),
             b'"' => self.string().map(drop),
             b't' | b'f' => self.boolean().map(drop),
             b'n' => self.null().then_some(()),

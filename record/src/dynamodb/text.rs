@@ -61,22 +61,14 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 fn record(scan: &mut Scan<'_>) -> Option<Record> {
     let (mut arn, mut name, mut id, mut ddb, mut user) = (None, None, None, None, None);
-    scan.open(b'{')?;
-    if !scan.empty(b'}') {
-        loop {
-            match &*scan.key()? {
-                "eventSourceARN" => once(&mut arn, scan.string()?)?,
-                "eventName" => once(&mut name, scan.string()?)?,
-                "eventID" => once(&mut id, scan.string()?)?,
-                "dynamodb" => once(&mut ddb, dynamodb(scan)?)?,
-                "userIdentity" => once(&mut user, scan.value()?)?,
-                _ => drop(scan.value()?),
-            }
-            if !scan.next_entry(b'}')? {
-                break;
-            }
-        }
-    }
+    scan.object(|scan, key| match &*key {
+        "eventSourceARN" => once(&mut arn, scan.string()?),
+        "eventName" => once(&mut name, scan.string()?),
+        "eventID" => once(&mut id, scan.string()?),
+        "dynamodb" => once(&mut ddb, dynamodb(scan)?),
+        "userIdentity" => once(&mut user, scan.value()?),
+        _ => scan.value().map(drop),
+    })?;
     let arn = arn?;
     let table = table_from_arn(&arn)?.to_owned();
     let operation = Operation::from_event_name(&name?)?;
@@ -111,22 +103,14 @@ struct Dynamodb {
 
 fn dynamodb(scan: &mut Scan<'_>) -> Option<Dynamodb> {
     let (mut keys, mut old, mut new, mut seq, mut time) = (None, None, None, None, None);
-    scan.open(b'{')?;
-    if !scan.empty(b'}') {
-        loop {
-            match &*scan.key()? {
-                "Keys" => once(&mut keys, image(scan, 128)?)?,
-                "NewImage" => once(&mut new, nullable_image(scan)?)?,
-                "OldImage" => once(&mut old, nullable_image(scan)?)?,
-                "SequenceNumber" => once(&mut seq, scan.string()?)?,
-                "ApproximateCreationDateTime" => once(&mut time, scan.value()?)?,
-                _ => drop(scan.value()?),
-            }
-            if !scan.next_entry(b'}')? {
-                break;
-            }
-        }
-    }
+    scan.object(|scan, key| match &*key {
+        "Keys" => once(&mut keys, image(scan, 128)?),
+        "NewImage" => once(&mut new, nullable_image(scan)?),
+        "OldImage" => once(&mut old, nullable_image(scan)?),
+        "SequenceNumber" => once(&mut seq, scan.string()?),
+        "ApproximateCreationDateTime" => once(&mut time, scan.value()?),
+        _ => scan.value().map(drop),
+    })?;
     let sequence_number = seq.filter(|s| !s.is_empty())?.into_owned();
     let creation_time_ms = match time {
         None | Some("null") => None,
@@ -173,17 +157,11 @@ struct Out<'t> {
 /// Attribute names to attribute values, written as a JSON object with its
 /// keys sorted as `serde_json::Map` sorts them.
 fn attributes<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
-    scan.open(b'{')?;
     out.text.push('{');
-    if scan.empty(b'}') {
-        out.text.push('}');
-        return Some(());
-    }
     let region = out.text.len();
     let base = out.entries.len();
     let mut sorted = true;
-    loop {
-        let name = scan.key()?;
+    scan.object(|scan, name| {
         if out.entries.len() > base {
             let (last, _, _) = &out.entries[out.entries.len() - 1];
             match order(last, &name) {
@@ -198,10 +176,8 @@ fn attributes<'t>(scan: &mut Scan<'t>, out: &mut Out<'t>) -> Option<()> {
         out.text.push(':');
         attribute_value(scan, out)?;
         out.entries.push((name, start, out.text.len()));
-        if !scan.next_entry(b'}')? {
-            break;
-        }
-    }
+        Some(())
+    })?;
     if !sorted {
         let entries = &mut out.entries[base..];
         entries.sort_unstable_by(|a, b| order(&a.0, &b.0));
@@ -273,17 +249,13 @@ fn list<'t>(
     out: &mut Out<'t>,
     member: impl Fn(&mut Scan<'t>, &mut Out<'t>) -> Option<()>,
 ) -> Option<()> {
-    scan.open(b'[')?;
     out.text.push('[');
-    if !scan.empty(b']') {
-        loop {
-            member(scan, out)?;
-            if !scan.next_entry(b']')? {
-                break;
-            }
+    scan.array(|scan, index| {
+        if index > 0 {
             out.text.push(',');
         }
-    }
+        member(scan, out)
+    })?;
     out.text.push(']');
     Some(())
 }
