@@ -329,3 +329,38 @@ fn not_json_is_a_clear_error() {
     let err = parse_record_text(r#"{"eventID": "#).unwrap_err();
     assert!(err.to_string().contains("record"), "{err}");
 }
+
+/// Records as Lambda delivers them, from the fixture files the example
+/// transforms and `relay new` ship, plus AWS's documented shapes (a TTL
+/// delete among them): every one is taken by the one-pass decoder, as
+/// the tree path reads it.
+#[test]
+fn records_as_aws_publishes_them_take_the_one_pass_decoder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut texts: Vec<String> = Vec::new();
+    for file in [
+        "transforms/data-change/fixtures/orders.json",
+        "transforms/data-change/fixtures/edge-cases.json",
+        "transforms/order-status/fixtures/orders.json",
+        "runtime/src/dev/template/fixtures/records.json",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).expect(file);
+        let raws = relay_record::dynamodb::split_raw_records(&text).expect(file);
+        texts.extend(raws.iter().map(|raw| raw.get().to_owned()));
+    }
+    texts.push(
+        r#"{"eventID":"c4ca4238a0b923820dcc509a6f75849b","eventName":"REMOVE","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"eu-central-1","dynamodb":{"ApproximateCreationDateTime":1.709296496789E9,"Keys":{"Id":{"N":"101"}},"OldImage":{"Message":{"S":"New item!"},"Id":{"N":"101"},"Tags":{"SS":["b","a"]},"Blob":{"B":"AAEqQQ=="},"Nested":{"M":{"z":{"L":[{"N":"1E+5"},{"NULL":true},{"BOOL":false}]},"a":{"NS":["007","-0.5"]}}}},"SequenceNumber":"111","SizeBytes":26,"StreamViewType":"NEW_AND_OLD_IMAGES"},"userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"},"eventSourceARN":"arn:aws:dynamodb:eu-central-1:123456789012:table/ExampleTableWithStream/stream/2015-06-27T00:48:05.899"}"#
+            .to_owned(),
+    );
+    assert!(texts.len() > 50, "{} records", texts.len());
+    for text in &texts {
+        assert!(tree(text).is_ok(), "{text}");
+        assert!(agree(text), "the one-pass decoder did not take {text}");
+    }
+    let ttl = parse_record_text(texts.last().unwrap()).unwrap();
+    assert!(ttl.ttl_delete);
+    assert_eq!(
+        ttl.old_image.unwrap().json(),
+        r#"{"Blob":"AAEqQQ==","Id":101,"Message":"New item!","Nested":{"a":[7,-0.5],"z":[1e+5,null,false]},"Tags":["b","a"]}"#
+    );
+}
