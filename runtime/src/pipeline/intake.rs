@@ -1,5 +1,5 @@
-//! Intake: split a Lambda DynamoDB Streams event into records, each parsed on
-//! its own so one bad record never fails the batch.
+//! Intake: split a Lambda DynamoDB Streams event into records, each decoded
+//! on its own so one bad record never fails the batch.
 
 use relay_record::dynamodb::{decode_record_text, parse_record, DecodeError};
 use relay_record::Record;
@@ -38,9 +38,9 @@ impl Incoming {
 #[error("the invocation is not a DynamoDB Streams event: {0}")]
 pub struct NotAStreamEvent(String);
 
-/// The batch with its records still as text: each is parsed on its own and
-/// its DynamoDB JSON tree dropped once decoded, so a 6 MB batch never sits
-/// in memory as one tree.
+/// The batch with its records still as text: each is decoded on its own,
+/// straight from its text (parsed into a tree only when that fails, for the
+/// error), so a 6 MB batch never sits in memory as one tree.
 #[derive(serde::Deserialize)]
 struct Batch {
     #[serde(rename = "Records")]
