@@ -134,15 +134,102 @@ impl PatchWriter<'_> {
         match (old.as_bytes()[0], new.as_bytes()[0]) {
             (b'{', b'{') => self.diff_objects(old, new),
             (b'[', b'[') => self.diff_arrays(old, new),
-            (b'"', b'"') if parse::<Key>(old) == parse::<Key>(new) => {}
+            // Texts that differ are different strings unless one has
+            // escapes, and different numbers unless one has an exponent
+            // (JSON's integers and fractions have one spelling per value
+            // in serde_json's `Number`): only those are parsed.
+            (b'"', b'"')
+                if (has(old, b'\\') || has(new, b'\\'))
+                    && parse::<Key>(old) == parse::<Key>(new) => {}
             (a, b)
-                if is_number(a) && is_number(b) && parse::<Number>(old) == parse::<Number>(new) => {
-            }
+                if is_number(a)
+                    && is_number(b)
+                    && (has_exponent(old) || has_exponent(new))
+                    && parse::<Number>(old) == parse::<Number>(new) => {}
             _ => self.op("replace", Some(new)),
         }
     }
 
     fn diff_objects(&mut self, old: &str, new: &str) {
+        let (written, first) = (self.out.len(), self.first);
+        if self.diff_sorted_objects(old, new).is_none() {
+            // Not sorted, a key written twice, or not taken by the scanner:
+            // start this object over from member lists.
+            self.out.truncate(written);
+            self.first = first;
+            self.diff_objects_by_lists(old, new);
+        }
+    }
+
+    /// The object diff as one merge walk over both texts, for objects whose
+    /// keys are written in strictly increasing order (as the host writes
+    /// images): each old value is read once and the new text compared with
+    /// it in place, no lists are built. `None` (with `self.path` restored)
+    /// for any other text; the operations written so far are then void.
+    fn diff_sorted_objects(&mut self, old: &str, new: &str) -> Option<()> {
+        let base = self.path.len();
+        let result = self.merge_objects(old, new, base);
+        self.path.truncate(base);
+        result
+    }
+
+    fn merge_objects(&mut self, old: &str, new: &str, base: usize) -> Option<()> {
+        let mut old = SortedMembers::open(old)?;
+        let mut new = SortedMembers::open(new)?;
+        // New keys missing from the old object, added after everything
+        // else as the list walk does; while old keys remain they wait here.
+        let mut adds: Vec<(Cow<'_, str>, &str)> = Vec::new();
+        loop {
+            let step = match (&old.key, &new.key) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(a), Some(b)) => order(a, b),
+            };
+            match step {
+                std::cmp::Ordering::Less => {
+                    old.scan.value_unchecked()?;
+                    push_token(&mut self.path, old.key.as_deref()?);
+                    self.op("remove", None);
+                    self.path.truncate(base);
+                    old.advance()?;
+                }
+                std::cmp::Ordering::Greater => {
+                    let value = new.scan.value_unchecked()?;
+                    let key = new.key.clone()?;
+                    if old.key.is_none() && adds.is_empty() {
+                        push_token(&mut self.path, &key);
+                        self.op("add", Some(value));
+                        self.path.truncate(base);
+                    } else {
+                        adds.push((key, value));
+                    }
+                    new.advance()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    let old_value = old.scan.value_unchecked()?;
+                    if new.scan.same_value(old_value).is_none() {
+                        let new_value = new.scan.value_unchecked()?;
+                        push_token(&mut self.path, old.key.as_deref()?);
+                        self.diff(old_value, new_value);
+                        self.path.truncate(base);
+                    }
+                    old.advance()?;
+                    new.advance()?;
+                }
+            }
+            if old.key.is_none() && !adds.is_empty() {
+                for (key, value) in adds.drain(..) {
+                    push_token(&mut self.path, &key);
+                    self.op("add", Some(value));
+                    self.path.truncate(base);
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn diff_objects_by_lists(&mut self, old: &str, new: &str) {
         let old = members(old);
         let new = members(new);
         let base = self.path.len();
@@ -211,6 +298,53 @@ impl PatchWriter<'_> {
             self.out.push_str(value);
         }
         self.out.push('}');
+    }
+}
+
+/// An object text's members read in order, for [`PatchWriter::merge_objects`]:
+/// the current key (`None` after the last member) and the scanner at its
+/// value. Refuses (`None`) a key not strictly greater than the one before.
+struct SortedMembers<'a> {
+    scan: Scan<'a>,
+    key: Option<Cow<'a, str>>,
+    last: Option<Cow<'a, str>>,
+}
+
+impl<'a> SortedMembers<'a> {
+    fn open(text: &'a str) -> Option<Self> {
+        let mut scan = Scan::new(text);
+        scan.open(b'{')?;
+        let key = if scan.empty(b'}') {
+            scan.at_end().then_some(())?;
+            None
+        } else {
+            Some(scan.key()?)
+        };
+        Some(SortedMembers {
+            scan,
+            key,
+            last: None,
+        })
+    }
+
+    /// After the current member's value has been read: on to the next key.
+    fn advance(&mut self) -> Option<()> {
+        if let Some(key) = self.key.take() {
+            self.last = Some(key);
+        }
+        if !self.scan.next_entry(b'}')? {
+            return self.scan.at_end().then_some(());
+        }
+        let key = self.scan.key()?;
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|last| order(last, &key).is_ge())
+        {
+            return None;
+        }
+        self.key = Some(key);
+        Some(())
     }
 }
 
@@ -318,6 +452,16 @@ fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> T {
         Ok(value) => value,
         Err(e) => panic!("not JSON ({e}): {text}"),
     }
+}
+
+/// Whether `text` holds `byte`.
+fn has(text: &str, byte: u8) -> bool {
+    text.bytes().any(|b| b == byte)
+}
+
+/// Whether a number's text has an exponent (`e` or `E`).
+fn has_exponent(number: &str) -> bool {
+    number.bytes().any(|b| b | 0x20 == b'e')
 }
 
 fn is_number(first: u8) -> bool {

@@ -269,6 +269,27 @@ impl<'a> Scan<'a> {
         Some(&self.text[start..end])
     }
 
+    /// When the value that comes next is `expected`'s text, byte for byte,
+    /// reads it and gives its text; otherwise reads nothing. Like
+    /// [`Scan::value_unchecked`], only for text known to be JSON (and
+    /// `expected` a whole JSON value).
+    pub(crate) fn same_value(&mut self, expected: &str) -> Option<&'a str> {
+        self.skip_ws();
+        let start = self.pos;
+        let end = start + expected.len();
+        let text = self.text.get(start..end)?;
+        // A number is also the start of a longer one; anything else ends
+        // where its text does.
+        let ends = match self.bytes().get(end) {
+            None => true,
+            Some(b) => matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'),
+        };
+        (ends && same(text, expected)).then(|| {
+            self.pos = end;
+            text
+        })
+    }
+
     fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
             b'{' => self.object(|scan, _| scan.skip_value()),
@@ -419,6 +440,35 @@ fn same_words(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_value_reads_only_a_whole_equal_value() {
+        for (text, expected, taken) in [
+            ("12,", "12", Some("12")),
+            ("123,", "12", None),
+            ("12.5}", "12", None),
+            ("12e3]", "12", None),
+            ("  12 ", "12", Some("12")),
+            ("12", "12", Some("12")),
+            (r#""ab"}"#, r#""ab""#, Some(r#""ab""#)),
+            (r#""ab""#, r#""ac""#, None),
+            (r#"{"a":[1]},"#, r#"{"a":[1]}"#, Some(r#"{"a":[1]}"#)),
+            ("1", "12", None),
+        ] {
+            let mut scan = Scan::new(text);
+            assert_eq!(
+                scan.same_value(expected),
+                taken,
+                "{text:?} against {expected:?}"
+            );
+            let left = if taken.is_some() {
+                text.trim_start().len() - expected.len()
+            } else {
+                text.len()
+            };
+            assert_eq!(scan.rest(), left, "{text:?}: only an equal value is read");
+        }
+    }
 
     /// What the scanner reads as one whole value, or None.
     fn whole(text: &str) -> Option<&str> {
