@@ -35,8 +35,8 @@ pub enum LoadError {
     },
     /// The component does not implement the `relay:transform` world.
     #[error(
-        "transform module {module} does not implement the relay:transform@0.1.0 world \
-         (it must export `init` and `transform`, built with relay-sdk): {reason}"
+        "transform module {module} does not implement the relay:transform@0.2.0 world \
+         (or 0.1.0: it must export `init` and `transform`, built with relay-sdk): {reason}"
     )]
     WrongShape {
         /// The module name.

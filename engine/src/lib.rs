@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`TransformEngine`] (here): the wasmtime engine, its linker granting
-//!   nothing but `log`, compiling and loading components;
+//!   nothing but the contract's `log` and `record-patch`, compiling and
+//!   loading components;
 //! - [`TransformModule`], [`TransformInstance`] (here): a compiled component
 //!   and one sandboxed instance of it per table;
 //! - `limits`: [`Limits`] and the sandbox that enforces them (CPU, memory,
@@ -23,7 +24,9 @@
 //! A transform is code a team ships without a redeploy, run next to the bus
 //! token and the AWS credentials. What it gets:
 //!
-//! - no capabilities: every import but the contract's `log` traps;
+//! - no capabilities: every import but the contract's `log` and
+//!   `record-patch` (the patch of the record being transformed, computed
+//!   by the host once per call) traps;
 //! - per call (`init` or one record) a CPU budget: epoch ticks say when to
 //!   look, the thread's CPU clock says how much the call ran
 //!   ([`Limits::cpu_budget_ms`], backstopped by [`Limits::wall_budget`]);
@@ -65,6 +68,10 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "transform",
+        // The record is lowered straight from the host's `Record`.
+        ownership: Borrowing {
+            duplicate_if_necessary: true
+        },
     });
 }
 
@@ -82,7 +89,9 @@ pub struct Event {
 }
 
 /// The wasmtime engine shared by every module in the process, with the
-/// linker that grants guests nothing but the `log` import.
+/// linker that grants guests nothing but the contract's `log` and
+/// `record-patch` imports. It takes components of `relay:transform@0.2.0`
+/// and of 0.1.0, which has the same exports and imports only `log`.
 pub struct TransformEngine {
     engine: Engine,
     /// For an engine that compiles for another machine: one for this
@@ -445,6 +454,8 @@ impl TransformModule {
             clock: CpuClock::new(limits),
             log: log.clone(),
             last_error: None,
+            patch: None,
+            patch_wanted: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.sandbox);
@@ -482,6 +493,38 @@ pub(crate) struct GuestState {
     clock: CpuClock,
     log: Arc<Mutex<LogBudget>>,
     last_error: Option<String>,
+    /// What answers `record-patch` in a `transform` call; `None` outside one.
+    patch: Option<RecordPatch>,
+    /// Whether the guest asked for the record's patch in its last call: it
+    /// is then computed before the next call, straight from the record.
+    patch_wanted: bool,
+}
+
+/// The patch of the record in a `transform` call: computed before the call
+/// (for a guest that asks for it), or from copies of the images when asked;
+/// handed over once.
+enum RecordPatch {
+    Ready(String),
+    Images(Option<relay_record::Image>, Option<relay_record::Image>),
+    Given,
+}
+
+impl RecordPatch {
+    fn for_call(record: &Record, wanted: bool) -> Self {
+        if wanted {
+            return RecordPatch::Ready(relay_record::image_patch(
+                record.old_image.as_ref(),
+                record.new_image.as_ref(),
+            ));
+        }
+        // The texts are JSON, as decoded.
+        let copy = |image: &Option<relay_record::Image>| {
+            image
+                .as_ref()
+                .map(|image| relay_record::Image::from_host(image.json().to_owned()))
+        };
+        RecordPatch::Images(copy(&record.old_image), copy(&record.new_image))
+    }
 }
 
 impl GuestState {
@@ -576,6 +619,19 @@ impl bindings::TransformImports for GuestState {
             L::Error => tracing::warn!(module, "transform logged an error: {message}"),
         }
     }
+
+    fn record_patch(&mut self) -> Option<String> {
+        let patch = self.patch.as_mut()?;
+        self.patch_wanted = true;
+        match std::mem::replace(patch, RecordPatch::Given) {
+            RecordPatch::Ready(text) => Some(text),
+            RecordPatch::Images(old, new) => {
+                Some(relay_record::image_patch(old.as_ref(), new.as_ref()))
+            }
+            // Once per call: a guest asking again diffs the texts itself.
+            RecordPatch::Given => None,
+        }
+    }
 }
 
 /// One sandboxed instance of a module, configured for one table.
@@ -643,9 +699,14 @@ impl TransformInstance {
             None => self.module.start(&self.settings, limits, &self.log)?,
         };
         begin_call(&mut live.store);
+        let state = live.store.data_mut();
+        state.patch = Some(RecordPatch::for_call(record, state.patch_wanted));
+        state.patch_wanted = false;
+        let keys = record.keys_json();
         let result = live
             .exports
-            .call_transform(&mut live.store, &to_wit(record));
+            .call_transform(&mut live.store, to_wit(record, &keys));
+        live.store.data_mut().patch = None;
         // On a trap the store is dropped here: it is never re-entered.
         let result = end_call(
             &mut live.store,
@@ -738,26 +799,20 @@ fn guest_error(e: wit::TransformError) -> String {
     }
 }
 
-fn to_wit(record: &Record) -> wit::StreamRecord {
+fn to_wit<'a>(record: &'a Record, keys: &'a str) -> wit::StreamRecord<'a> {
     wit::StreamRecord {
-        table: record.table.clone(),
-        event_source_arn: record.event_source_arn.clone(),
+        table: &record.table,
+        event_source_arn: &record.event_source_arn,
         operation: match record.operation {
             Operation::Insert => wit::Operation::Insert,
             Operation::Modify => wit::Operation::Modify,
             Operation::Remove => wit::Operation::Remove,
         },
-        keys: record.keys.to_string(),
-        old_image: record
-            .old_image
-            .as_ref()
-            .map(|image| image.json().to_owned()),
-        new_image: record
-            .new_image
-            .as_ref()
-            .map(|image| image.json().to_owned()),
-        sequence_number: record.sequence_number.clone(),
-        event_id: record.event_id.clone(),
+        keys,
+        old_image: record.old_image.as_ref().map(relay_record::Image::json),
+        new_image: record.new_image.as_ref().map(relay_record::Image::json),
+        sequence_number: &record.sequence_number,
+        event_id: &record.event_id,
         approximate_creation_time_ms: record.approximate_creation_time_ms,
         ttl_delete: record.ttl_delete,
     }

@@ -85,9 +85,13 @@ mod guest {
 
         fn transform(record: wit::StreamRecord) -> Result<Vec<wit::Event>, wit::TransformError> {
             let record = from_wit_record(record).map_err(to_wit_error)?;
-            with_instance::<T, _>(|t| t.transform(&record))
-                .map(|events| events.into_iter().map(to_wit_event).collect())
-                .map_err(to_wit_error)
+            // `Record::patch` of this record asks the host (`record-patch`).
+            let fetch = crate::__bindings::record_patch;
+            relay_record::host_patch::with(&record, fetch, || {
+                with_instance::<T, _>(|t| t.transform(&record))
+            })
+            .map(|events| events.into_iter().map(to_wit_event).collect())
+            .map_err(to_wit_error)
         }
     }
 

@@ -12,7 +12,11 @@
 //! 2. [`Transform`], the trait a transform implements, gets each stream
 //!    record as a [`Record`], whose images are [`Image`]s: exact JSON text,
 //!    parsed to a value only on demand ([`Record::new`] / [`Record::old`],
-//!    [`Record::changed`], [`Record::patch`]).
+//!    [`Record::changed`], [`Record::patch`]). In a component, the
+//!    `Record::patch` of the record the host handed over (and so the
+//!    [`DataChangeEvent`] patch) is the host's: `relay:transform@0.2.0`'s
+//!    `record-patch` import, computed natively, the same text the SDK's own
+//!    diff gives (used for any other record, and natively).
 //! 3. It returns [`Event`]s, built directly or with the Nakadi body builders
 //!    [`DataChangeEvent`] and [`BusinessEvent`], which fill in the
 //!    deterministic [`eid`] and [`occurred_at`]; or a [`TransformError`]
@@ -29,8 +33,9 @@
 //!
 //! Relay reads DynamoDB Streams, decodes each record to plain JSON (numbers
 //! keep their exact digits) and hands it to the table's transform, a
-//! WebAssembly component implementing the `relay:transform` WIT world
-//! (`wit/transform.wit` at the workspace root). The transform returns zero or
+//! WebAssembly component implementing the `relay:transform@0.2.0` WIT world
+//! (`wit/transform.wit` at the workspace root; the relay still loads
+//! components built against 0.1.0). The transform returns zero or
 //! more [`Event`]s, which Relay publishes. A transform gets no files, network,
 //! environment or clock; everything it needs is in the [`Record`] and its
 //! per-table settings.

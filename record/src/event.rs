@@ -1,8 +1,6 @@
 //! Events a transform returns, their deterministic identity, and builders for
 //! Nakadi data change and business event bodies.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -59,6 +57,13 @@ const EID_NAMESPACE_UUID: Uuid = Uuid::from_u128(0x8a193584_2c4f_4a92_b1cb_b897d
 /// The same record delivered twice, retried or re-driven yields the same eid,
 /// so consumers can de-duplicate.
 pub fn eid(record: &Record, index: u32) -> String {
+    let mut out = String::with_capacity(uuid::fmt::Hyphenated::LENGTH);
+    push_eid(&mut out, record, index);
+    out
+}
+
+/// Appends [`eid`] to `out`.
+fn push_eid(out: &mut String, record: &Record, index: u32) {
     let mut name =
         String::with_capacity(record.event_source_arn.len() + record.sequence_number.len() + 12);
     name.push_str(&record.event_source_arn);
@@ -67,10 +72,11 @@ pub fn eid(record: &Record, index: u32) -> String {
     name.push('\n');
     push_number(&mut name, u64::from(index), 1);
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes())
-        .hyphenated()
-        .encode_lower(&mut text)
-        .to_owned()
+    out.push_str(
+        Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes())
+            .hyphenated()
+            .encode_lower(&mut text),
+    );
 }
 
 /// When the change happened: the record's approximate creation time as
@@ -87,13 +93,19 @@ pub fn occurred_at(record: &Record) -> Result<String, TransformError> {
 
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339_millis(ms: u64) -> String {
+    let mut out = String::with_capacity(24);
+    push_rfc3339_millis(&mut out, ms);
+    out
+}
+
+/// Appends [`format_rfc3339_millis`] of `ms` to `out`.
+fn push_rfc3339_millis(out: &mut String, ms: u64) {
     let millis = ms % 1000;
     let secs = ms / 1000;
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
     // Written digit by digit: `format!` costs more than the rest together.
-    let mut out = String::with_capacity(24);
     for (value, width, after) in [
         (year, 4, '-'),
         (month, 2, '-'),
@@ -103,10 +115,9 @@ pub fn format_rfc3339_millis(ms: u64) -> String {
         (rem % 60, 2, '.'),
         (millis, 3, 'Z'),
     ] {
-        push_number(&mut out, value, width);
+        push_number(out, value, width);
         out.push(after);
     }
-    out
 }
 
 /// Appends `value` in decimal, zero-padded to at least `width` digits.
@@ -154,13 +165,12 @@ fn metadata(record: &Record, index: u32) -> Result<Map<String, Value>, Transform
 /// The record's primary key as compact JSON text with sorted attribute
 /// names, e.g. `{"pk":"a","sk":1}`: the same item always gets the same key.
 pub(crate) fn key_text(record: &Record) -> Result<String, TransformError> {
-    let keys = record
-        .keys
-        .as_object()
-        .ok_or_else(|| TransformError::invalid_record("record keys are not a JSON object"))?;
-    let sorted: BTreeMap<&String, &Value> = keys.iter().collect();
-    serde_json::to_string(&sorted)
-        .map_err(|e| TransformError::failed(format!("record keys do not serialize: {e}")))
+    if !record.keys.is_object() {
+        return Err(TransformError::invalid_record(
+            "record keys are not a JSON object",
+        ));
+    }
+    Ok(record.keys_json())
 }
 
 /// Builds a Nakadi data change event for a record:
@@ -195,7 +205,9 @@ impl DataChangeEvent {
     pub fn build(&self, record: &Record, index: u32) -> Result<Event, TransformError> {
         // Written as text, keys in the order serializing a `Map` gives them
         // (sorted), with the image texts copied in: no values are built.
-        let occurred_at = occurred_at(record)?;
+        let created_ms = record.approximate_creation_time_ms.ok_or_else(|| {
+            TransformError::invalid_record("record has no approximate creation time")
+        })?;
         let key = key_text(record)?;
         let data_len = record.item().map_or(key.len(), |image| image.json().len());
         let mut body = String::with_capacity(2 * data_len + 256);
@@ -209,9 +221,9 @@ impl DataChangeEvent {
         body.push_str("\",\"data_type\":");
         push_json_string(&mut body, &self.data_type);
         body.push_str(",\"metadata\":{\"eid\":\"");
-        body.push_str(&eid(record, index));
+        push_eid(&mut body, record, index);
         body.push_str("\",\"occurred_at\":\"");
-        body.push_str(&occurred_at);
+        push_rfc3339_millis(&mut body, created_ms);
         body.push_str("\"},\"patch\":");
         record.write_patch(&mut body);
         body.push('}');

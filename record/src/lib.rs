@@ -31,6 +31,8 @@
 pub mod dynamodb;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod host_patch;
 mod patch;
 mod record;
 mod scan;
@@ -41,4 +43,4 @@ pub use event::{
     eid, format_rfc3339_millis, occurred_at, BusinessEvent, DataChangeEvent, Event, EID_NAMESPACE,
 };
 pub use patch::json_patch;
-pub use record::{Image, ImageError, Operation, Record};
+pub use record::{image_patch, Image, ImageError, Operation, Record};

@@ -473,6 +473,50 @@ fn trim(text: &str) -> &str {
     text.trim_matches([' ', '\t', '\n', '\r'])
 }
 
+/// Appends `value` as compact JSON text with object members sorted by key:
+/// what `serde_json::to_string` writes for it (without `preserve_order`).
+pub(crate) fn push_json(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(number) => out.push_str(number.as_str()),
+        Value::String(text) => push_json_string(out, text),
+        Value::Array(elements) => {
+            out.push('[');
+            for (index, element) in elements.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                push_json(out, element);
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            let mut push_members = |members: &mut dyn Iterator<Item = (&String, &Value)>| {
+                out.push('{');
+                for (index, (key, member)) in members.enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(out, key);
+                    out.push(':');
+                    push_json(out, member);
+                }
+                out.push('}');
+            };
+            let keys = || members.keys();
+            if keys().zip(keys().skip(1)).all(|(a, b)| a < b) {
+                push_members(&mut members.iter());
+            } else {
+                let mut sorted: Vec<_> = members.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(b.0));
+                push_members(&mut sorted.into_iter());
+            }
+        }
+    }
+}
+
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it:
 /// `"`, `\\`, and control characters (`\b \t \n \f \r`, others `\u00xx`).
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
@@ -690,6 +734,21 @@ mod tests {
     }
 
     #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        for text in [
+            r#"{"pk":"a\"b\u0001é","sk":1.50,"z":[true,false,null,{"b":1,"a":-2e5}],"e":{}}"#,
+            r#"[]"#,
+            r#""x""#,
+            r#"123456789012345678901234567890"#,
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut out = String::new();
+            push_json(&mut out, &value);
+            assert_eq!(out, serde_json::to_string(&value).unwrap());
+        }
+    }
+
+    #[test]
     fn json_strings_are_escaped_as_serde_json_does() {
         for s in [
             "",
@@ -873,6 +932,14 @@ mod tests {
             fn text_patch_equals_value_patch_on_any_documents(old in json(), new in json()) {
                 let expected = serde_json::to_string(&diff(&old, &new)).unwrap();
                 prop_assert_eq!(text_patch(&old.to_string(), &new.to_string()), expected);
+            }
+
+            /// Values as serde_json writes them (the keys' text).
+            #[test]
+            fn values_are_written_as_serde_json_writes_them_on_any_documents(value in json()) {
+                let mut out = String::new();
+                super::super::push_json(&mut out, &value);
+                prop_assert_eq!(out, value.to_string());
             }
 
             /// On loose text (escapes, whitespace, any key order), the same

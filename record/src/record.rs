@@ -108,6 +108,14 @@ impl Record {
         old != new
     }
 
+    /// The primary key as compact JSON text, attribute names sorted (e.g.
+    /// `{"pk":"a","sk":1}`), as the host hands it to a transform.
+    pub fn keys_json(&self) -> String {
+        let mut out = String::with_capacity(64);
+        crate::patch::push_json(&mut out, &self.keys);
+        out
+    }
+
     /// The RFC 6902 JSON Patch that turns the old image into the new one
     /// (a missing image counts as `{}`).
     pub fn patch(&self) -> Value {
@@ -119,12 +127,30 @@ impl Record {
     /// Appends [`Record::patch`] as compact JSON text to `out`, straight from
     /// the images' texts.
     pub(crate) fn write_patch(&self, out: &mut String) {
+        if let Some(patch) = crate::host_patch::patch_of(self) {
+            out.push_str(&patch);
+            return;
+        }
         crate::patch::write_patch(
             self.old_image.as_ref().map_or("{}", Image::json),
             self.new_image.as_ref().map_or("{}", Image::json),
             out,
         );
     }
+}
+
+/// The RFC 6902 JSON Patch from `old` to `new` (a missing image counts as
+/// `{}`) as compact JSON text: [`Record::patch`] of a record with these
+/// images, unparsed. The host answers the contract's `record-patch` with it.
+pub fn image_patch(old: Option<&Image>, new: Option<&Image>) -> String {
+    // Room for the usual patch: a few operations, or an insert's values.
+    let mut out = String::with_capacity(new.map_or(64, |image| image.json().len() + 256));
+    crate::patch::write_patch(
+        old.map_or("{}", Image::json),
+        new.map_or("{}", Image::json),
+        &mut out,
+    );
+    out
 }
 
 fn lookup<'a>(value: &'a Value, field: &str) -> Option<&'a Value> {

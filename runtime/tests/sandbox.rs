@@ -233,7 +233,7 @@ fn module_with_wrong_exports_is_refused_at_load() {
     assert!(matches!(err, LoadError::WrongShape { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.contains("empty") && message.contains("relay:transform@0.1.0"),
+        message.contains("empty") && message.contains("relay:transform@0.2.0"),
         "{message}"
     );
 

@@ -3,7 +3,8 @@
 //! instances, table growth, one body handed over many times).
 //!
 //! Each implements the `relay:transform@0.1.0` world by hand (canonical ABI
-//! included), so the relay loads it like any transform. A record of the
+//! included), so the relay loads it like any transform (0.2.0 only added an
+//! import, which these do not use). A record of the
 //! table `ok` gets one event `wat.ok` with body `{}`; any other record runs
 //! the attack, which ends (if it is allowed to) by returning no events.
 #![allow(dead_code)]

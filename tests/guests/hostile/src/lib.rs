@@ -21,6 +21,7 @@
 //! | `log-flood` | logs a 4 KiB WARN line `lines` times (default: until stopped), then behaves like `ok` |
 //! | `event-type` | one event whose event type is the record's `event_type` attribute |
 //! | `work` | spins through 20 million iterations (tens of ms), then behaves like `ok` |
+//! | `record-patch` | asks the host for the record's patch twice, and reports both answers, what `init` was answered and `Record::patch` |
 
 use std::hint::black_box;
 
@@ -45,6 +46,16 @@ fn default_mode() -> String {
 #[derive(Debug, Clone)]
 pub struct Hostile {
     mode: String,
+    /// What the host answered `record-patch` during `init`.
+    patch_in_init: Option<String>,
+}
+
+/// The contract's `record-patch`, asked directly (natively: `None`).
+fn record_patch() -> Option<String> {
+    #[cfg(target_arch = "wasm32")]
+    return relay_sdk::__bindings::record_patch();
+    #[cfg(not(target_arch = "wasm32"))]
+    return None;
 }
 
 const EVENT_TYPE: &str = "hostile.ok";
@@ -78,6 +89,7 @@ impl Transform for Hostile {
     fn new(settings: Settings) -> Result<Self, TransformError> {
         Ok(Hostile {
             mode: settings.mode,
+            patch_in_init: record_patch(),
         })
     }
 
@@ -136,6 +148,16 @@ impl Transform for Hostile {
                 Ok(home) => event(json!({"home": home})),
                 Err(e) => event(json!({"error": e.to_string()})),
             },
+            "record-patch" => {
+                let first = record_patch();
+                let second = record_patch();
+                event(json!({
+                    "first": first,
+                    "second": second,
+                    "in_init": self.patch_in_init,
+                    "sdk": record.patch(),
+                }))
+            }
             "panic" => panic!("hostile panic"),
             "garbage" => Ok(vec![raw_event("{not json".into())]),
             "log-flood" => {
