@@ -1,6 +1,8 @@
 //! Events a transform returns, their deterministic identity, and builders for
 //! Nakadi data change and business event bodies.
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -62,18 +64,39 @@ pub fn eid(record: &Record, index: u32) -> String {
     out
 }
 
-/// Appends [`eid`] to `out`.
+/// Appends [`eid`] to `out`: `Uuid::new_v5` of the name, hashed from the
+/// SHA-1 state after the namespace and the stream ARN, which is kept per
+/// thread (a batch's records mostly share their ARN).
 fn push_eid(out: &mut String, record: &Record, index: u32) {
-    let mut name =
-        String::with_capacity(record.event_source_arn.len() + record.sequence_number.len() + 12);
-    name.push_str(&record.event_source_arn);
-    name.push('\n');
-    name.push_str(&record.sequence_number);
-    name.push('\n');
-    push_number(&mut name, u64::from(index), 1);
+    thread_local! {
+        static AFTER_ARN: RefCell<Option<(String, sha1_smol::Sha1)>> = const { RefCell::new(None) };
+    }
+    let arn = &record.event_source_arn;
+    let mut hasher = AFTER_ARN.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &*cached {
+            Some((cached_arn, hasher)) if cached_arn == arn => hasher.clone(),
+            _ => {
+                let mut hasher = sha1_smol::Sha1::new();
+                hasher.update(EID_NAMESPACE_UUID.as_bytes());
+                hasher.update(arn.as_bytes());
+                hasher.update(b"\n");
+                *cached = Some((arn.clone(), hasher.clone()));
+                hasher
+            }
+        }
+    });
+    hasher.update(record.sequence_number.as_bytes());
+    hasher.update(b"\n");
+    let mut digits = [b'0'; 20];
+    hasher.update(decimal(u64::from(index), 1, &mut digits).as_bytes());
+    let digest = hasher.digest().bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     out.push_str(
-        Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes())
+        uuid::Builder::from_sha1_bytes(bytes)
+            .into_uuid()
             .hyphenated()
             .encode_lower(&mut text),
     );
@@ -123,6 +146,12 @@ fn push_rfc3339_millis(out: &mut String, ms: u64) {
 /// Appends `value` in decimal, zero-padded to at least `width` digits.
 fn push_number(out: &mut String, value: u64, width: usize) {
     let mut digits = [b'0'; 20];
+    out.push_str(decimal(value, width, &mut digits));
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits, written at the
+/// end of `digits` (which must hold `b'0'`s).
+fn decimal(value: u64, width: usize, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
     let mut rest = value;
     loop {
@@ -134,7 +163,7 @@ fn push_number(out: &mut String, value: u64, width: usize) {
         }
     }
     let at = at.min(digits.len() - width.min(digits.len()));
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+    std::str::from_utf8(&digits[at..]).expect("ASCII digits")
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -381,6 +410,33 @@ mod tests {
             format!("{}\n111\n0", r.event_source_arn).as_bytes(),
         );
         assert_eq!(eid(&r, 0), expected.to_string());
+    }
+
+    #[test]
+    fn eid_is_uuid_v5_of_its_name_whatever_the_arn_before() {
+        // The SHA-1 state kept after an ARN must serve only that ARN: ARNs
+        // alternate, one a prefix of another, of lengths around a block.
+        let base = record(Operation::Modify);
+        let arns = [
+            base.event_source_arn.clone(),
+            format!("{}x", base.event_source_arn),
+            "a".repeat(47),
+            "a".repeat(48),
+            "a".repeat(130),
+            String::new(),
+        ];
+        for round in 0..2 {
+            for (i, arn) in arns.iter().enumerate() {
+                for index in [0, 7, 12_345] {
+                    let mut r = base.clone();
+                    r.event_source_arn = arn.clone();
+                    r.sequence_number = format!("{round}{i}000111");
+                    let name = format!("{arn}\n{}\n{index}", r.sequence_number);
+                    let expected = Uuid::new_v5(&EID_NAMESPACE_UUID, name.as_bytes());
+                    assert_eq!(eid(&r, index), expected.to_string(), "{name:?}");
+                }
+            }
+        }
     }
 
     #[test]
