@@ -75,7 +75,7 @@ fn push_eid(out: &mut String, record: &Record, index: u32) {
     let mut hasher = AFTER_ARN.with(|cached| {
         let mut cached = cached.borrow_mut();
         match &*cached {
-            Some((cached_arn, hasher)) if cached_arn == arn => hasher.clone(),
+            Some((cached_arn, hasher)) if crate::scan::same(cached_arn, arn) => hasher.clone(),
             _ => {
                 let mut hasher = sha1_smol::Sha1::new();
                 hasher.update(EID_NAMESPACE_UUID.as_bytes());
@@ -153,14 +153,24 @@ fn push_number(out: &mut String, value: u64, width: usize) {
 /// end of `digits` (which must hold `b'0'`s).
 fn decimal(value: u64, width: usize, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+    // Small values in 32 bits: on wasm32 a 64-bit division by 10 is a
+    // real division, a 32-bit one a multiplication.
+    macro_rules! write_digits {
+        ($value:expr) => {{
+            let mut rest = $value;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+        }};
+    }
+    match u32::try_from(value) {
+        Ok(small) => write_digits!(small),
+        Err(_) => write_digits!(value),
     }
     let at = at.min(digits.len() - width.min(digits.len()));
     std::str::from_utf8(&digits[at..]).expect("ASCII digits")
@@ -469,6 +479,18 @@ mod tests {
             format_rfc3339_millis(1_000 * 86_400 * 365 - 1),
             "1970-12-31T23:59:59.999Z"
         );
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal_zero_padded() {
+        let big = u64::from(u32::MAX);
+        for value in [0, 7, 10, 999, big - 1, big, big + 1, 10_000_000_000, u64::MAX] {
+            for width in [1, 3, 12, 20] {
+                let mut out = String::new();
+                push_number(&mut out, value, width);
+                assert_eq!(out, format!("{value:0width$}"));
+            }
+        }
     }
 
     #[test]
