@@ -484,7 +484,17 @@ mod tests {
     #[test]
     fn numbers_are_written_in_decimal_zero_padded() {
         let big = u64::from(u32::MAX);
-        for value in [0, 7, 10, 999, big - 1, big, big + 1, 10_000_000_000, u64::MAX] {
+        for value in [
+            0,
+            7,
+            10,
+            999,
+            big - 1,
+            big,
+            big + 1,
+            10_000_000_000,
+            u64::MAX,
+        ] {
             for width in [1, 3, 12, 20] {
                 let mut out = String::new();
                 push_number(&mut out, value, width);
