@@ -26,7 +26,7 @@
 //!
 //! - no capabilities: every import but the contract's `log` and
 //!   `record-patch` (the patch of the record being transformed, computed
-//!   by the host once per call) traps;
+//!   by the host for a guest that asked before, handed over once) traps;
 //! - per call (`init` or one record) a CPU budget: epoch ticks say when to
 //!   look, the thread's CPU clock says how much the call ran
 //!   ([`Limits::cpu_budget_ms`], backstopped by [`Limits::wall_budget`]);
@@ -455,7 +455,7 @@ impl TransformModule {
             log: log.clone(),
             last_error: None,
             patch: None,
-            patch_wanted: false,
+            asks_for_patch: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.sandbox);
@@ -493,38 +493,12 @@ pub(crate) struct GuestState {
     clock: CpuClock,
     log: Arc<Mutex<LogBudget>>,
     last_error: Option<String>,
-    /// What answers `record-patch` in a `transform` call; `None` outside one.
-    patch: Option<RecordPatch>,
-    /// Whether the guest asked for the record's patch in its last call: it
-    /// is then computed before the next call, straight from the record.
-    patch_wanted: bool,
-}
-
-/// The patch of the record in a `transform` call: computed before the call
-/// (for a guest that asks for it), or from copies of the images when asked;
-/// handed over once.
-enum RecordPatch {
-    Ready(String),
-    Images(Option<relay_record::Image>, Option<relay_record::Image>),
-    Given,
-}
-
-impl RecordPatch {
-    fn for_call(record: &Record, wanted: bool) -> Self {
-        if wanted {
-            return RecordPatch::Ready(relay_record::image_patch(
-                record.old_image.as_ref(),
-                record.new_image.as_ref(),
-            ));
-        }
-        // The texts are JSON, as decoded.
-        let copy = |image: &Option<relay_record::Image>| {
-            image
-                .as_ref()
-                .map(|image| relay_record::Image::from_host(image.json().to_owned()))
-        };
-        RecordPatch::Images(copy(&record.old_image), copy(&record.new_image))
-    }
+    /// The patch of the record in the current `transform` call, prepared
+    /// before the call and handed over by the first `record-patch`.
+    patch: Option<String>,
+    /// Whether the guest has ever asked for a patch: only then is one
+    /// prepared, so transforms that never ask cost nothing.
+    asks_for_patch: bool,
 }
 
 impl GuestState {
@@ -620,17 +594,11 @@ impl bindings::TransformImports for GuestState {
         }
     }
 
+    /// `none` when nothing is prepared: outside a call, once taken, and on
+    /// the guest's first ask (the SDK then diffs the texts itself).
     fn record_patch(&mut self) -> Option<String> {
-        let patch = self.patch.as_mut()?;
-        self.patch_wanted = true;
-        match std::mem::replace(patch, RecordPatch::Given) {
-            RecordPatch::Ready(text) => Some(text),
-            RecordPatch::Images(old, new) => {
-                Some(relay_record::image_patch(old.as_ref(), new.as_ref()))
-            }
-            // Once per call: a guest asking again diffs the texts itself.
-            RecordPatch::Given => None,
-        }
+        self.asks_for_patch = true;
+        self.patch.take()
     }
 }
 
@@ -700,8 +668,9 @@ impl TransformInstance {
         };
         begin_call(&mut live.store);
         let state = live.store.data_mut();
-        state.patch = Some(RecordPatch::for_call(record, state.patch_wanted));
-        state.patch_wanted = false;
+        state.patch = state.asks_for_patch.then(|| {
+            relay_record::image_patch(record.old_image.as_ref(), record.new_image.as_ref())
+        });
         let keys = record.keys_json();
         let result = live
             .exports

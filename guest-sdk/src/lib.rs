@@ -16,7 +16,8 @@
 //!    `Record::patch` of the record the host handed over (and so the
 //!    [`DataChangeEvent`] patch) is the host's: `relay:transform@0.2.0`'s
 //!    `record-patch` import, computed natively, the same text the SDK's own
-//!    diff gives (used for any other record, and natively).
+//!    diff gives (used for any other record, when the host has none ready,
+//!    and natively).
 //! 3. It returns [`Event`]s, built directly or with the Nakadi body builders
 //!    [`DataChangeEvent`] and [`BusinessEvent`], which fill in the
 //!    deterministic [`eid`] and [`occurred_at`]; or a [`TransformError`]

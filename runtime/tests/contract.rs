@@ -22,11 +22,7 @@ fn body(event: &relay::transform::Event) -> Value {
 }
 
 #[test]
-fn record_patch_is_the_hosts_patch_handed_over_once_per_call() {
-    let hostile = module(&relay_testkit::guest("hostile"));
-    let mut instance = hostile
-        .instantiate(r#"{"mode":"record-patch"}"#, Limits::default())
-        .expect("hostile guest starts");
+fn record_patch_is_the_hosts_patch_prepared_for_a_guest_that_asked_and_handed_over_once() {
     let records = [
         relay_record::testing::record(
             Operation::Modify,
@@ -47,23 +43,40 @@ fn record_patch_is_the_hosts_patch_handed_over_once_per_call() {
             None,
         ),
     ];
-    // Twice over: the second round is computed before each call, since
-    // the guest asked for it in the round before.
-    for round in 0..2 {
-        for record in &records {
+    let hostile = module(&relay_testkit::guest("hostile"));
+    // A guest that asked in `init` (answered none) finds the patch ready
+    // from its first record; one that did not finds nothing prepared on
+    // its very first ask, and the patch ready from then on.
+    for (settings, unprepared_calls) in [
+        (r#"{"mode":"record-patch","ask_in_init":true}"#, 0),
+        (r#"{"mode":"record-patch"}"#, 1),
+    ] {
+        let mut instance = hostile
+            .instantiate(settings, Limits::default())
+            .expect("hostile guest starts");
+        for call in 0..2 * records.len() {
+            let record = &records[call % records.len()];
             let events = instance
                 .transform(record)
                 .expect("the guest maps the record");
             let said = body(&events[0]);
             let expected = record.patch();
-            let first: Value = serde_json::from_str(said["first"].as_str().unwrap_or_else(|| {
-                panic!("round {round}: the host answers the first ask: {said}")
-            }))
-            .expect("the host's patch is JSON");
-            assert_eq!(
-                first, expected,
-                "round {round}: the host's patch is Record::patch"
-            );
+            if call < unprepared_calls {
+                assert_eq!(
+                    said["first"],
+                    Value::Null,
+                    "{settings}: nothing prepared yet"
+                );
+            } else {
+                let first = said["first"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{settings}, call {call}: the host answers: {said}"));
+                let first: Value = serde_json::from_str(first).expect("the host's patch is JSON");
+                assert_eq!(
+                    first, expected,
+                    "{settings}: the host's patch is Record::patch"
+                );
+            }
             assert_eq!(
                 said["second"],
                 Value::Null,

@@ -21,7 +21,7 @@
 //! | `log-flood` | logs a 4 KiB WARN line `lines` times (default: until stopped), then behaves like `ok` |
 //! | `event-type` | one event whose event type is the record's `event_type` attribute |
 //! | `work` | spins through 20 million iterations (tens of ms), then behaves like `ok` |
-//! | `record-patch` | asks the host for the record's patch twice, and reports both answers, what `init` was answered and `Record::patch` |
+//! | `record-patch` | asks the host for the record's patch twice, and reports both answers, what `init` was answered (with `"ask_in_init": true`) and `Record::patch` |
 
 use std::hint::black_box;
 
@@ -36,6 +36,9 @@ pub struct Settings {
     /// The behaviour for records that name none; defaults to `ok`.
     #[serde(default = "default_mode")]
     pub mode: String,
+    /// Whether `init` asks the host for a record's patch.
+    #[serde(default)]
+    pub ask_in_init: bool,
 }
 
 fn default_mode() -> String {
@@ -89,7 +92,7 @@ impl Transform for Hostile {
     fn new(settings: Settings) -> Result<Self, TransformError> {
         Ok(Hostile {
             mode: settings.mode,
-            patch_in_init: record_patch(),
+            patch_in_init: settings.ask_in_init.then(record_patch).flatten(),
         })
     }
 
