@@ -108,9 +108,13 @@ fn push_eid(out: &mut String, record: &Record, index: u32) {
 /// Fails with [`TransformError::InvalidRecord`] when the record carries no
 /// creation time.
 pub fn occurred_at(record: &Record) -> Result<String, TransformError> {
+    creation_ms(record).map(format_rfc3339_millis)
+}
+
+/// The record's approximate creation time, which every event needs.
+fn creation_ms(record: &Record) -> Result<u64, TransformError> {
     record
         .approximate_creation_time_ms
-        .map(format_rfc3339_millis)
         .ok_or_else(|| TransformError::invalid_record("record has no approximate creation time"))
 }
 
@@ -244,9 +248,7 @@ impl DataChangeEvent {
     pub fn build(&self, record: &Record, index: u32) -> Result<Event, TransformError> {
         // Written as text, keys in the order serializing a `Map` gives them
         // (sorted), with the image texts copied in: no values are built.
-        let created_ms = record.approximate_creation_time_ms.ok_or_else(|| {
-            TransformError::invalid_record("record has no approximate creation time")
-        })?;
+        let created_ms = creation_ms(record)?;
         let key = key_text(record)?;
         let data_len = record.item().map_or(key.len(), |image| image.json().len());
         let mut body = String::with_capacity(2 * data_len + 256);

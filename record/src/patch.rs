@@ -189,18 +189,14 @@ impl PatchWriter<'_> {
             match step {
                 std::cmp::Ordering::Less => {
                     old.scan.value_unchecked()?;
-                    push_token(&mut self.path, old.key.as_deref()?);
-                    self.op("remove", None);
-                    self.path.truncate(base);
+                    self.member_op(old.key.as_deref()?, "remove", None);
                     old.advance()?;
                 }
                 std::cmp::Ordering::Greater => {
                     let value = new.scan.value_unchecked()?;
                     let key = new.key.clone()?;
                     if old.key.is_none() && adds.is_empty() {
-                        push_token(&mut self.path, &key);
-                        self.op("add", Some(value));
-                        self.path.truncate(base);
+                        self.member_op(&key, "add", Some(value));
                     } else {
                         adds.push((key, value));
                     }
@@ -220,9 +216,7 @@ impl PatchWriter<'_> {
             }
             if old.key.is_none() && !adds.is_empty() {
                 for (key, value) in adds.drain(..) {
-                    push_token(&mut self.path, &key);
-                    self.op("add", Some(value));
-                    self.path.truncate(base);
+                    self.member_op(&key, "add", Some(value));
                 }
             }
         }
@@ -253,9 +247,7 @@ impl PatchWriter<'_> {
                 at += 1;
             }
             if old.get(at).is_none_or(|(k, _)| k != key) {
-                push_token(&mut self.path, &key.0);
-                self.op("add", Some(new_value));
-                self.path.truncate(base);
+                self.member_op(&key.0, "add", Some(new_value));
             }
         }
     }
@@ -281,6 +273,14 @@ impl PatchWriter<'_> {
             self.op("add", Some(value));
             self.path.truncate(base);
         }
+    }
+
+    /// [`PatchWriter::op`] on the member `key` of the value at `self.path`.
+    fn member_op(&mut self, key: &str, op: &str, value: Option<&str>) {
+        let base = self.path.len();
+        push_token(&mut self.path, key);
+        self.op(op, value);
+        self.path.truncate(base);
     }
 
     /// `{"op":…,"path":…[,"value":…]}`: the keys in `json!`'s (sorted) order.
