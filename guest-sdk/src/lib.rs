@@ -26,6 +26,9 @@
 //! 5. [`testing`] loads fixtures and builds records for native tests.
 //! 6. [`patch`] diffs, applies and merges RFC 6902 patches on any
 //!    `serde_json::Value` (the `json-patch` crate).
+//! 7. [`alloc`] is the global allocator of `wasm32` builds (feature
+//!    `allocator`, on by default): size-class free lists in front of the
+//!    system allocator.
 //!
 //! The record, event and error types, the DynamoDB decoder ([`dynamodb`])
 //! and [`testing`] live in `relay-record`, which the host uses too, and are
@@ -180,6 +183,7 @@
 #[doc(hidden)]
 #[path = "export.rs"]
 pub mod __export;
+pub mod alloc;
 pub mod log;
 pub mod patch;
 mod transform;
