@@ -132,6 +132,27 @@ fn push_rfc3339_millis(out: &mut String, ms: u64) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
+    if year <= 9999 {
+        // Every field has its width: fill in a template, in 32 bits (see
+        // `decimal`).
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let two = |text: &mut [u8; 24], at: usize, value: u32| {
+            text[at] = b'0' + (value / 10) as u8;
+            text[at + 1] = b'0' + (value % 10) as u8;
+        };
+        let (year, rem, millis) = (year as u32, rem as u32, millis as u32);
+        two(&mut text, 0, year / 100);
+        two(&mut text, 2, year % 100);
+        two(&mut text, 5, month as u32);
+        two(&mut text, 8, day as u32);
+        two(&mut text, 11, rem / 3600);
+        two(&mut text, 14, rem % 3600 / 60);
+        two(&mut text, 17, rem % 60);
+        text[20] = b'0' + (millis / 100) as u8;
+        two(&mut text, 21, millis % 100);
+        out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
+        return;
+    }
     // Written digit by digit: `format!` costs more than the rest together.
     for (value, width, after) in [
         (year, 4, '-'),
@@ -231,7 +252,8 @@ pub(crate) fn key_text(record: &Record) -> Result<String, TransformError> {
 #[derive(Debug, Clone)]
 pub struct DataChangeEvent {
     event_type: String,
-    data_type: String,
+    /// The data type as a JSON string, quotes and escapes written once.
+    data_type_json: String,
 }
 
 impl DataChangeEvent {
@@ -239,7 +261,11 @@ impl DataChangeEvent {
     pub fn new(event_type: impl Into<String>, data_type: impl Into<String>) -> Self {
         DataChangeEvent {
             event_type: event_type.into(),
-            data_type: data_type.into(),
+            data_type_json: {
+                let mut text = String::new();
+                push_json_string(&mut text, &data_type.into());
+                text
+            },
         }
     }
 
@@ -260,7 +286,7 @@ impl DataChangeEvent {
         body.push_str(",\"data_op\":\"");
         body.push_str(record.operation.data_op());
         body.push_str("\",\"data_type\":");
-        push_json_string(&mut body, &self.data_type);
+        body.push_str(&self.data_type_json);
         body.push_str(",\"metadata\":{\"eid\":\"");
         push_eid(&mut body, record, index);
         body.push_str("\",\"occurred_at\":\"");
@@ -570,6 +596,15 @@ mod tests {
         assert_eq!(body["data_op"], "D");
         assert_eq!(body["data"], json!({"pk": "a", "sk": 1, "status": "NEW"}));
         assert_eq!(body["patch"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn data_change_event_escapes_its_data_type() {
+        let r = record(Operation::Insert);
+        let data_type = "order \"v2\"\\\n\u{1}é";
+        let event = DataChangeEvent::new("t", data_type).build(&r, 0).unwrap();
+        let body: Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["data_type"], data_type);
     }
 
     #[test]
