@@ -237,6 +237,14 @@ pub(crate) fn key_text(record: &Record) -> Result<String, TransformError> {
     Ok(record.keys_json())
 }
 
+/// The bytes of a data change body besides the item, the data type and the
+/// patch: the field names and punctuation, `data_op`, the eid, and
+/// `occurred_at` up to year 9999.
+const BODY_FRAME_LEN: usize =
+    r#"{"data":,"data_op":"C","data_type":,"metadata":{"eid":"","occurred_at":""},"patch":}"#.len()
+        + uuid::fmt::Hyphenated::LENGTH
+        + "2024-03-01T12:34:56.789Z".len();
+
 /// Builds a Nakadi data change event for a record:
 ///
 /// ```json
@@ -276,8 +284,18 @@ impl DataChangeEvent {
         // (sorted), with the image texts copied in: no values are built.
         let created_ms = creation_ms(record)?;
         let key = key_text(record)?;
+        let image_len = |image: &Option<crate::Image>| image.as_ref().map_or(0, |i| i.json().len());
         let data_len = record.item().map_or(key.len(), |image| image.json().len());
-        let mut body = String::with_capacity(2 * data_len + 256);
+        // The host's patch has its length; a diff of our own rarely needs
+        // more than both images (growing the body would copy it).
+        let host_patch = crate::host_patch::patch_of(record);
+        let patch_len = host_patch.as_ref().map_or_else(
+            || image_len(&record.old_image) + image_len(&record.new_image) + 64,
+            String::len,
+        );
+        let mut body = String::with_capacity(
+            data_len + patch_len + self.data_type_json.len() + BODY_FRAME_LEN,
+        );
         body.push_str("{\"data\":");
         match record.item() {
             Some(image) => body.push_str(image.json()),
@@ -292,7 +310,10 @@ impl DataChangeEvent {
         body.push_str("\",\"occurred_at\":\"");
         push_rfc3339_millis(&mut body, created_ms);
         body.push_str("\"},\"patch\":");
-        record.write_patch(&mut body);
+        match host_patch {
+            Some(patch) => body.push_str(&patch),
+            None => record.write_diff(&mut body),
+        }
         body.push('}');
         Ok(Event {
             event_type: self.event_type.clone(),
@@ -596,6 +617,26 @@ mod tests {
         assert_eq!(body["data_op"], "D");
         assert_eq!(body["data"], json!({"pk": "a", "sk": 1, "status": "NEW"}));
         assert_eq!(body["patch"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn data_change_body_is_written_without_growing() {
+        // Growing copies the body: with the host's patch its size is known
+        // exactly, and the SDK's own diff of a usual change fits too.
+        let r = record(Operation::Modify);
+        let builder = DataChangeEvent::new("t", "order \"v2\"");
+        fn host() -> Option<String> {
+            Some(r#"[{"op":"replace","path":"/status","value":"PAID"}]"#.into())
+        }
+        let body = crate::host_patch::with(&r, host, || builder.build(&r, 0).unwrap().body);
+        assert_eq!(body.capacity(), body.len(), "{body}");
+        let body = builder.build(&r, 0).unwrap().body;
+        assert!(
+            body.capacity() < 2 * body.len(),
+            "{} for {body}",
+            body.capacity()
+        );
+        assert!(body.contains(r#""patch":[{"op":"replace","path":"/status","value":"PAID"}]}"#));
     }
 
     #[test]

@@ -127,10 +127,14 @@ impl Record {
     /// Appends [`Record::patch`] as compact JSON text to `out`, straight from
     /// the images' texts.
     pub(crate) fn write_patch(&self, out: &mut String) {
-        if let Some(patch) = crate::host_patch::patch_of(self) {
-            out.push_str(&patch);
-            return;
+        match crate::host_patch::patch_of(self) {
+            Some(patch) => out.push_str(&patch),
+            None => self.write_diff(out),
         }
+    }
+
+    /// Appends the patch as the SDK's own text diff computes it.
+    pub(crate) fn write_diff(&self, out: &mut String) {
         crate::patch::write_patch(
             self.old_image.as_ref().map_or("{}", Image::json),
             self.new_image.as_ref().map_or("{}", Image::json),
