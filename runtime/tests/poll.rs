@@ -368,6 +368,56 @@ fn poll_from_latest_loses_nothing_when_the_first_reads_fail() {
 }
 
 #[test]
+fn a_second_ctrl_c_ends_poll_at_once_while_it_waits_on_a_stream_that_hangs() {
+    use std::os::unix::process::ExitStatusExt;
+    let setup = Loop::start("second-signal", true);
+    let proxy = AwsProxy::start(&setup.moto.endpoint());
+    let mut env = proxy.env();
+    // One attempt: the stop after the first Ctrl-C waits out one read (5 s).
+    env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+    let mut poller = Poller::start_with(&setup.moto, &setup.config, &[], env);
+    poller.wait_ready();
+    proxy.fail(
+        "DynamoDBStreams_20120810.GetRecords",
+        ProxyFault::Hang(Duration::from_secs(8)),
+        None,
+    );
+    let deadline = Instant::now() + WAIT;
+    while proxy.faults() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(proxy.faults() > 0, "relay poll never read the stream again");
+
+    let pid = poller.child.id() as i32;
+    signal(pid, "INT");
+    assert!(
+        poller
+            .stderr
+            .wait_for(&["stopping after the batch in hand"], WAIT)
+            .is_some(),
+        "the first Ctrl-C was not taken as a stop; log:\n{}",
+        poller.stderr.text()
+    );
+    // Still waiting on the read that hangs: the stop is graceful.
+    assert!(
+        poller.child.try_wait().expect("poll's status").is_none(),
+        "relay poll ended on the first Ctrl-C while a read was in flight"
+    );
+    signal(pid, "INT");
+    let status = wait_exit(&mut poller.child, Duration::from_secs(2)).unwrap_or_else(|| {
+        panic!(
+            "a second Ctrl-C did not end relay poll within 2 s; log:\n{}",
+            poller.stderr.text()
+        )
+    });
+    assert_eq!(
+        status.signal(),
+        Some(2),
+        "ended by SIGINT, not by finishing its stop: {status:?}"
+    );
+}
+
+#[test]
 fn poll_reads_again_what_could_be_neither_published_nor_parked() {
     // The bus is down and SQS refuses the fallback queue: the pipeline hands
     // the records back, and polling reads them again until the bus is back.
@@ -603,7 +653,13 @@ fn dev_script_shows_changes_on_screen_and_ctrl_c_stops_everything() {
         }
     }
 
-    stop(&mut script).expect("scripts/dev stops on Ctrl-C");
+    if stop(&mut script).is_none() {
+        let _ = script.kill();
+        panic!(
+            "scripts/dev did not stop on Ctrl-C within {WAIT:?}; stderr:\n{}",
+            stderr.text()
+        );
+    }
     assert!(
         !signal(-group, "0"),
         "processes of scripts/dev outlived it:\n{}",

@@ -229,13 +229,22 @@ fn overrides_from_env() -> relay::config::Overrides {
     }
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The first one asks for a
+/// graceful stop; from then on both have their default action again, so a
+/// second one ends the process at once, even while the stop waits on a
+/// service that does not answer (tokio would otherwise keep catching them).
 pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("install a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    // SAFETY: `signal` with `SIG_DFL` only changes the disposition; no
+    // handler of ours runs.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
     }
 }
 

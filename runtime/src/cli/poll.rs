@@ -69,6 +69,9 @@ pub(super) fn run(args: PollArgs) -> anyhow::Result<ExitCode> {
             let stop = stop.clone();
             async move {
                 shutdown_signal().await;
+                eprintln!(
+                    "relay poll: stopping after the batch in hand (Ctrl-C again quits at once)"
+                );
                 stop.stop();
             }
         });
